@@ -1,0 +1,42 @@
+/**
+ * Errors meant for the operator. Each is one sentence naming what went wrong and what to do;
+ * `cause` keeps the internal error for --verbose. Anything that is not a BackupError is a bug.
+ */
+export class BackupError extends Error {
+  /** Process exit code for this failure. */
+  readonly exitCode: number = 1;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Missing or invalid settings or arguments; nothing was read or written. Exit 2. */
+export class ConfigError extends BackupError {
+  override readonly exitCode = 2;
+}
+
+/** A check before any upload failed (connection, versions, source directory). */
+export class PreflightError extends BackupError {}
+
+/** A process of a stream pipeline failed (non-zero exit, signal, could not start). */
+export class PipelineError extends BackupError {
+  constructor(
+    readonly stage: string,
+    detail: string,
+    readonly stderrTail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${stage} failed: ${detail}${stderrTail ? `: ${stderrTail}` : ''}`, options);
+  }
+}
+
+/** The object store refused or could not be reached. */
+export class StoreError extends BackupError {}
+
+/** The thing to be written exists already (a manifest, a lock). */
+export class ConflictError extends BackupError {}
+
+/** The backup or object asked for does not exist. */
+export class NotFoundError extends BackupError {}

@@ -1,0 +1,80 @@
+/**
+ * One logger for backupctl: JSON lines on stdout when it is not a TTY (CloudWatch reads one
+ * event per line), readable lines and a live progress line when it is. A fixed message phrase
+ * plus data; callers never pass secrets (settings are logged by name, never by value).
+ */
+export type Level = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Progress {
+  readonly stage: string;
+  readonly bytes: number;
+  readonly elapsedMs: number;
+}
+
+export interface Logger {
+  debug(message: string, data?: Record<string, unknown>): void;
+  info(message: string, data?: Record<string, unknown>): void;
+  warn(message: string, data?: Record<string, unknown>): void;
+  error(message: string, data?: Record<string, unknown>): void;
+  progress(progress: Progress): void;
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+export function mbPerSecond(bytes: number, elapsedMs: number): number {
+  return elapsedMs > 0 ? Math.round((bytes / 1e6 / (elapsedMs / 1000)) * 10) / 10 : 0;
+}
+
+export function createLogger(options: {
+  readonly json: boolean;
+  readonly verbose?: boolean;
+  readonly out?: NodeJS.WritableStream;
+}): Logger {
+  const out = options.out ?? process.stdout;
+  let progressShown = false;
+  const clearProgress = () => {
+    if (progressShown) out.write('\r\x1b[K');
+    progressShown = false;
+  };
+  const write = (level: Level, message: string, data: Record<string, unknown> = {}) => {
+    if (level === 'debug' && !options.verbose) return;
+    if (options.json) {
+      out.write(`${JSON.stringify({ level, time: new Date().toISOString(), message, ...data })}\n`);
+      return;
+    }
+    clearProgress();
+    const fields = Object.entries(data)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ');
+    out.write(`${level === 'info' ? '' : `${level}: `}${message}${fields ? `  ${fields}` : ''}\n`);
+  };
+  return {
+    debug: (m, d) => write('debug', m, d),
+    info: (m, d) => write('info', m, d),
+    warn: (m, d) => write('warn', m, d),
+    error: (m, d) => write('error', m, d),
+    progress: ({ stage, bytes, elapsedMs }) => {
+      const rate = mbPerSecond(bytes, elapsedMs);
+      if (options.json) {
+        write('info', 'progress', {
+          stage,
+          bytes,
+          mbPerSecond: rate,
+          elapsedSeconds: Math.round(elapsedMs / 1000),
+        });
+        return;
+      }
+      out.write(`\r\x1b[K${stage}: ${formatBytes(bytes)}  ${rate} MB/s  ${Math.round(elapsedMs / 1000)} s`);
+      progressShown = true;
+    },
+  };
+}

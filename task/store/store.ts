@@ -1,0 +1,40 @@
+/**
+ * The storage interface backupctl writes to and reads from. S3 is the implementation in use;
+ * commands see only this interface, so the fail-closed rules are stated once, here:
+ * - `upload` makes an object appear only when its body ends cleanly; a body destroyed with an
+ *   error leaves no object and no open multipart upload behind.
+ * - `putIfAbsent` never replaces an existing object (a manifest is written exactly once).
+ */
+import type { Readable } from 'node:stream';
+
+export interface ObjectInfo {
+  readonly key: string;
+  readonly size: number;
+  readonly lastModified: Date;
+}
+
+export interface UploadOptions {
+  readonly partSize: number;
+  readonly contentType: string;
+  /** Called with the bytes acknowledged by the store so far. */
+  readonly onProgress?: (uploadedBytes: number) => void;
+}
+
+export interface ObjectStore {
+  /** A human name for messages, e.g. s3://bucket. */
+  readonly location: string;
+  /** Streams `body` to `key`, refusing to replace an existing object. Resolves when the object exists. */
+  upload(key: string, body: Readable, options: UploadOptions): Promise<void>;
+  /** Writes a small object only if `key` does not exist; ConflictError when it does. */
+  putIfAbsent(key: string, body: string, contentType: string): Promise<void>;
+  /** Writes a small object, replacing any existing one (records that may be rewritten). */
+  put(key: string, body: string, contentType: string): Promise<void>;
+  /** The object's bytes as a stream; NotFoundError when absent. */
+  get(key: string): Promise<Readable>;
+  getText(key: string): Promise<string>;
+  exists(key: string): Promise<boolean>;
+  /** Every object below `prefix`, in key order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** The next path level below `prefix` (S3 common prefixes), each ending in '/'. */
+  listFolders(prefix: string): Promise<string[]>;
+}

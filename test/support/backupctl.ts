@@ -1,0 +1,50 @@
+/** Runs the real backupctl CLI as a child process, the way an operator or the Fargate task does. */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { PG_BIN } from './postgres.ts';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+export const BACKUPCTL = join(ROOT, 'task', 'backupctl.js');
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout's JSON log lines, parsed. */
+  readonly logs: Record<string, unknown>[];
+}
+
+export interface RunOptions {
+  readonly env: NodeJS.ProcessEnv;
+  /** Directories put first on PATH (fake programs). */
+  readonly pathFirst?: readonly string[];
+  /** Called once the child runs, e.g. to kill a grandchild midway. */
+  readonly onSpawn?: (pid: number) => void;
+}
+
+export function backupctl(args: readonly string[], options: RunOptions): Promise<CliResult> {
+  const path = [...(options.pathFirst ?? []), PG_BIN, process.env.PATH ?? '/usr/bin:/bin'].join(':');
+  const child = spawn(process.execPath, [BACKUPCTL, ...args], {
+    env: { PATH: path, HOME: process.env.HOME ?? '/tmp', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (child.pid) options.onSpawn?.(child.pid);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (t: string) => {
+    stdout += t;
+  });
+  child.stderr.setEncoding('utf8').on('data', (t: string) => {
+    stderr += t;
+  });
+  return new Promise((resolve) => {
+    child.once('close', (code, signal) => {
+      const logs = stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      resolve({ code, signal, stdout, stderr, logs });
+    });
+  });
+}

@@ -1,0 +1,97 @@
+/**
+ * The S3 emulator (fauxqs) in-process on 127.0.0.1, one per test file, with a log of every
+ * request it received: fauxqs does not list open multipart uploads, so tests prove "created and
+ * then completed or aborted" from what the server was asked.
+ */
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { buildApp } from 'fauxqs';
+
+export interface S3Request {
+  readonly method: string;
+  readonly url: string;
+}
+
+export interface S3Emulator {
+  readonly endpoint: string;
+  readonly client: S3Client;
+  readonly requests: S3Request[];
+  /** libpq-free environment for backupctl pointing at this emulator. */
+  env(bucket: string, prefix?: string): NodeJS.ProcessEnv;
+  createBucket(name: string): Promise<void>;
+  keys(bucket: string, prefix?: string): Promise<string[]>;
+  /** Runs `hook` on every request before fauxqs handles it (fault injection). */
+  onRequest(hook: ((request: S3Request) => void) | undefined): void;
+  stop(): Promise<void>;
+}
+
+export const TEST_CREDENTIALS = {
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+  AWS_REGION: 'us-east-1',
+};
+
+export async function startS3(): Promise<S3Emulator> {
+  const app = buildApp({ logger: false });
+  const requests: S3Request[] = [];
+  let hook: ((request: S3Request) => void) | undefined;
+  app.addHook('onRequest', async (request: { method: string; url: string }) => {
+    const entry = { method: request.method, url: request.url };
+    requests.push(entry);
+    hook?.(entry);
+  });
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  const endpoint = address.replace('localhost', '127.0.0.1');
+  const client = new S3Client({
+    endpoint,
+    forcePathStyle: true,
+    region: TEST_CREDENTIALS.AWS_REGION,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  return {
+    endpoint,
+    client,
+    requests,
+    env: (bucket, prefix) => ({
+      ...TEST_CREDENTIALS,
+      AWS_ENDPOINT_URL_S3: endpoint,
+      BACKUP_BUCKET: bucket,
+      ...(prefix ? { BACKUP_PREFIX: prefix } : {}),
+    }),
+    async createBucket(name) {
+      await client.send(new CreateBucketCommand({ Bucket: name }));
+    },
+    async keys(bucket, prefix) {
+      const out: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+        for (const o of page.Contents ?? []) if (o.Key) out.push(o.Key);
+        token = page.NextContinuationToken;
+      } while (token);
+      return out.sort();
+    },
+    onRequest(h) {
+      hook = h;
+    },
+    async stop() {
+      client.destroy();
+      await app.close();
+    },
+  };
+}
+
+/** Multipart uploads created but neither completed nor aborted, judged from the request log. */
+export function openMultipartUploads(requests: readonly S3Request[]): string[] {
+  const created = new Set<string>();
+  const finished = new Set<string>();
+  for (const r of requests) {
+    const url = new URL(r.url, 'http://x');
+    const path = url.pathname;
+    if (r.method === 'POST' && url.searchParams.has('uploads')) created.add(path);
+    if ((r.method === 'POST' || r.method === 'DELETE') && url.searchParams.has('uploadId'))
+      finished.add(path);
+  }
+  return [...created].filter((p) => !finished.has(p));
+}
