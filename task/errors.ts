@@ -22,13 +22,17 @@ export class PreflightError extends BackupError {}
 
 /** A process of a stream pipeline failed (non-zero exit, signal, could not start). */
 export class PipelineError extends BackupError {
+  /** The process died writing to a pipe whose reader had gone: a symptom of the next stage failing. */
+  readonly brokenPipe: boolean;
+
   constructor(
     readonly stage: string,
     detail: string,
     readonly stderrTail: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; brokenPipe?: boolean },
   ) {
     super(`${stage} failed: ${detail}${stderrTail ? `: ${stderrTail}` : ''}`, options);
+    this.brokenPipe = options?.brokenPipe ?? false;
   }
 }
 

@@ -52,6 +52,7 @@ export interface RunningPipeline {
 
 const TAIL_LINES = 8;
 const KILL_GRACE_MS = 5_000;
+const BROKEN_PIPE_GRACE_MS = 1_000;
 
 export function startPipeline(steps: readonly Step[], sink: Writable): RunningPipeline {
   if (steps.length === 0) throw new Error('a pipeline needs at least one step');
@@ -89,7 +90,10 @@ export function startPipeline(steps: readonly Step[], sink: Writable): RunningPi
   const hash = createHash('sha256');
   let bytes = 0;
   const exits = children.map((child, i) =>
-    awaitExit(child, steps[i] as Step).catch((error: Error) => {
+    awaitExit(child, steps[i] as Step).catch(async (error: PipelineError) => {
+      // A writer killed by a broken pipe is a symptom: the reader after it failed. Give the
+      // reader a moment to report first, so the message names the cause.
+      if (error.brokenPipe) await new Promise((resolve) => setTimeout(resolve, BROKEN_PIPE_GRACE_MS));
       fail(error);
       throw error;
     }),
@@ -152,7 +156,8 @@ function awaitExit(child: ChildProcess, step: Step): Promise<StepOutcome> {
         resolve({ name: step.name, exitCode: code, warning: stderrTail || `exited with code ${code}` });
       } else {
         const detail = signal ? `killed by signal ${signal}` : `exited with code ${code}`;
-        reject(new PipelineError(step.name, detail, stderrTail));
+        const brokenPipe = signal === 'SIGPIPE' || /broken pipe/i.test(stderrTail);
+        reject(new PipelineError(step.name, detail, stderrTail, { brokenPipe }));
       }
     });
   });

@@ -178,7 +178,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
       );
       streams.push(current);
       const result = await current.processes();
-      const warnings = result.steps.flatMap((s) => (s.warning ? [`${s.name}: ${s.warning}`] : []));
+      const warnings = result.steps.flatMap((s) => (s.warning ? [s.warning] : []));
       for (const warning of warnings) logger.warn('media archive warning', { warning });
       artifacts.push({
         ...artifactFields(current, result),

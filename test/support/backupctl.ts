@@ -19,12 +19,15 @@ export interface RunOptions {
   readonly env: NodeJS.ProcessEnv;
   /** Directories put first on PATH (fake programs). */
   readonly pathFirst?: readonly string[];
+  /** Replaces PATH entirely (a program made missing). */
+  readonly path?: string;
   /** Called once the child runs, e.g. to kill a grandchild midway. */
   readonly onSpawn?: (pid: number) => void;
 }
 
 export function backupctl(args: readonly string[], options: RunOptions): Promise<CliResult> {
-  const path = [...(options.pathFirst ?? []), PG_BIN, process.env.PATH ?? '/usr/bin:/bin'].join(':');
+  const path =
+    options.path ?? [...(options.pathFirst ?? []), PG_BIN, process.env.PATH ?? '/usr/bin:/bin'].join(':');
   const child = spawn(process.execPath, [BACKUPCTL, ...args], {
     env: { PATH: path, HOME: process.env.HOME ?? '/tmp', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,13 +3,23 @@
  * request it received: fauxqs does not list open multipart uploads, so tests prove "created and
  * then completed or aborted" from what the server was asked.
  */
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { buildApp } from 'fauxqs';
 
 export interface S3Request {
   readonly method: string;
   readonly url: string;
 }
+
+/** What a fault-injection hook may answer instead of the emulator. */
+export interface FaultResponse {
+  readonly status: number;
+  readonly code: string;
+}
+
+export type RequestHook = (
+  request: S3Request,
+) => FaultResponse | undefined | Promise<FaultResponse | undefined>;
 
 export interface S3Emulator {
   readonly endpoint: string;
@@ -19,9 +29,14 @@ export interface S3Emulator {
   env(bucket: string, prefix?: string): NodeJS.ProcessEnv;
   createBucket(name: string): Promise<void>;
   keys(bucket: string, prefix?: string): Promise<string[]>;
-  /** Runs `hook` on every request before fauxqs handles it (fault injection). */
-  onRequest(hook: ((request: S3Request) => void) | undefined): void;
+  /** Runs `hook` on every request before fauxqs handles it: delay it, or answer with an error. */
+  onRequest(hook: RequestHook | undefined): void;
   stop(): Promise<void>;
+}
+
+/** The part of fastify's reply the hook uses (fastify is fauxqs's dependency, not ours). */
+interface FaultReply {
+  code(status: number): { header(name: string, value: string): { send(body: string): unknown } };
 }
 
 export const TEST_CREDENTIALS = {
@@ -33,11 +48,16 @@ export const TEST_CREDENTIALS = {
 export async function startS3(): Promise<S3Emulator> {
   const app = buildApp({ logger: false });
   const requests: S3Request[] = [];
-  let hook: ((request: S3Request) => void) | undefined;
-  app.addHook('onRequest', async (request: { method: string; url: string }) => {
+  let hook: RequestHook | undefined;
+  app.addHook('onRequest', async (request: S3Request, reply: FaultReply) => {
     const entry = { method: request.method, url: request.url };
     requests.push(entry);
-    hook?.(entry);
+    const fault = await hook?.(entry);
+    if (fault) {
+      const xml = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected</Message></Error>`;
+      return reply.code(fault.status).header('content-type', 'application/xml').send(xml);
+    }
+    return undefined;
   });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const endpoint = address.replace('localhost', '127.0.0.1');
@@ -94,4 +114,9 @@ export function openMultipartUploads(requests: readonly S3Request[]): string[] {
       finished.add(path);
   }
   return [...created].filter((p) => !finished.has(p));
+}
+
+export async function getObjectBytes(client: S3Client, bucket: string, key: string): Promise<Buffer> {
+  const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from((await response.Body?.transformToByteArray()) ?? []);
 }

@@ -1,0 +1,91 @@
+/**
+ * What real S3 does and the emulator does not: a 412 on a conditional write, and the
+ * If-None-Match header on every object write. Proven against a mocked client.
+ */
+
+import { Readable } from 'node:stream';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConflictError, StoreError } from '../../../task/errors.ts';
+import { S3Store } from '../../../task/store/s3.ts';
+
+const s3 = mockClient(S3Client);
+const config = {
+  bucket: 'my-backups',
+  prefix: '',
+  region: 'eu-west-1',
+  kmsKeyId: 'arn:aws:kms:eu-west-1:1:key/k',
+};
+const store = () => new S3Store(new S3Client({ region: 'eu-west-1' }), config);
+
+function preconditionFailed(): S3ServiceException {
+  return new S3ServiceException({
+    name: 'PreconditionFailed',
+    $fault: 'client',
+    $metadata: { httpStatusCode: 412 },
+    message: 'At least one of the pre-conditions you specified did not hold',
+  });
+}
+
+afterEach(() => s3.reset());
+
+describe('S3Store', () => {
+  it('fails with ConflictError when a conditional put finds the object exists (HTTP 412)', async () => {
+    // Prepare
+    s3.on(PutObjectCommand).rejects(preconditionFailed());
+    // Act
+    const write = store().putIfAbsent('daily/app/20261126T020000Z/manifest.json', '{}', 'application/json');
+    // Assess
+    await expect(write).rejects.toThrow(ConflictError);
+    await expect(write).rejects.toThrow(
+      's3://my-backups/daily/app/20261126T020000Z/manifest.json exists already',
+    );
+  });
+
+  it('sends If-None-Match and SSE-KMS on a manifest write', async () => {
+    s3.on(PutObjectCommand).resolves({});
+    await store().putIfAbsent('k/manifest.json', '{}', 'application/json');
+    expect(s3.commandCalls(PutObjectCommand)[0]?.args[0].input).toMatchObject({
+      IfNoneMatch: '*',
+      ServerSideEncryption: 'aws:kms',
+      SSEKMSKeyId: config.kmsKeyId,
+    });
+  });
+
+  it('completes a multipart upload only with If-None-Match, so an existing artifact is never replaced', async () => {
+    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
+    s3.on(UploadPartCommand).resolves({ ETag: '"e"' });
+    s3.on(CompleteMultipartUploadCommand).rejects(preconditionFailed());
+    const body = Readable.from([Buffer.alloc(6 * 1024 * 1024), Buffer.alloc(1024)]);
+    const upload = store().upload('k/db.dump.zst', body, {
+      partSize: 5 * 1024 * 1024,
+      contentType: 'application/zstd',
+    });
+    await expect(upload).rejects.toThrow(ConflictError);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input.IfNoneMatch).toBe('*');
+  });
+
+  it('names the operation, bucket and S3 error code when S3 refuses', async () => {
+    s3.on(PutObjectCommand).rejects(
+      new S3ServiceException({
+        name: 'AccessDenied',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 403 },
+        message: 'denied',
+      }),
+    );
+    const write = store().put('k/verification.json', '{}', 'application/json');
+    await expect(write).rejects.toThrow(StoreError);
+    await expect(write).rejects.toThrow(
+      'S3 write of k/verification.json in s3://my-backups failed: AccessDenied (HTTP 403)',
+    );
+  });
+});
