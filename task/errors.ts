@@ -36,6 +36,12 @@ export class PipelineError extends BackupError {
   }
 }
 
+/** Stored bytes differ from what the manifest recorded: the backup is damaged. */
+export class IntegrityError extends BackupError {}
+
+/** A restore or verify check failed (kind, version, row counts …). */
+export class CheckFailedError extends BackupError {}
+
 /** The object store refused or could not be reached. */
 export class StoreError extends BackupError {}
 

@@ -4,25 +4,36 @@
  */
 import { parseArgs } from 'node:util';
 import packageJson from '../package.json' with { type: 'json' };
-import { findBackups } from './catalog.ts';
+import { findBackups, resolveBackup } from './catalog.ts';
 import { runBackup } from './commands/backup.ts';
 import { formatBackupList, summarize } from './commands/list.ts';
+import { executeRestore, planRestore } from './commands/restore.ts';
+import { assertVerified, runVerify } from './commands/verify.ts';
 import { loadConfig } from './config.ts';
 import { isTier, SCHEDULED_TIERS, TIERS, type Tier } from './core/ids.ts';
 import { BackupError, ConfigError } from './errors.ts';
+import { withLock } from './lock.ts';
 import { createLogger } from './log.ts';
 import { createS3Client, S3Store } from './store/s3.ts';
 
 const USAGE = `usage:
   backupctl backup  [--tier daily|weekly|monthly] [--only db|media]
   backupctl list    [--tier T] [--database DB] [--json]
+  backupctl verify  <id|latest> [--json]
+  backupctl restore <id|latest> --confirm <db> [--target-database <db>] [--only db|media]
 options: --verbose (stack traces and debug logs)`;
 
-const COMMANDS = ['backup', 'list'];
+const COMMANDS = ['backup', 'list', 'verify', 'restore'];
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const verbose = argv.includes('--verbose');
-  const logger = createLogger({ json: !process.stdout.isTTY, verbose });
+  const json = argv.includes('--json');
+  // With --json, stdout carries the one JSON document; logs go to stderr.
+  const logger = createLogger({
+    json: json || !process.stdout.isTTY,
+    verbose,
+    ...(json ? { out: process.stderr } : {}),
+  });
   try {
     const [command, ...rest] = argv;
     const { values, positionals } = parseArgs({
@@ -32,22 +43,39 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         tier: { type: 'string' },
         only: { type: 'string' },
         database: { type: 'string' },
+        confirm: { type: 'string' },
+        'target-database': { type: 'string' },
         json: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
     });
-    const only = values.only;
-    if (only !== undefined && only !== 'db' && only !== 'media') {
-      throw new ConfigError(`--only must be db or media, got: ${only}`);
-    }
     if (command === undefined || command === 'help' || values.help) {
       process.stdout.write(`${USAGE}\n`);
       return command === undefined ? 2 : 0;
     }
     if (!COMMANDS.includes(command)) throw new ConfigError(`Unknown command: ${command}. ${USAGE}`);
+    const only = values.only;
+    if (only !== undefined && only !== 'db' && only !== 'media') {
+      throw new ConfigError(`--only must be db or media, got: ${only}`);
+    }
     const config = loadConfig(env);
     const store = new S3Store(createS3Client(config.store), config.store);
+    const deps = { config, store, logger, toolVersion: packageJson.version, now: clock(env) };
+    const lock = (database: string, operation: 'backup' | 'restore', detail: string) => ({
+      store,
+      prefix: config.store.prefix,
+      database,
+      operation,
+      detail,
+      logger,
+    });
+    const onePositional = (what: string) => {
+      if (positionals.length !== 1)
+        throw new ConfigError(`${command} takes one ${what}, got: ${positionals.join(' ') || 'none'}`);
+      return positionals[0] as string;
+    };
+
     switch (command) {
       case 'backup': {
         if (positionals.length > 0)
@@ -56,40 +84,62 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         if (!(SCHEDULED_TIERS as readonly string[]).includes(tier)) {
           throw new ConfigError(`--tier must be one of ${SCHEDULED_TIERS.join(', ')}, got: ${tier}`);
         }
-        const abort = new AbortController();
-        const stop = () => abort.abort();
-        process.once('SIGTERM', stop).once('SIGINT', stop);
-        try {
-          await runBackup(
+        const database = env.PGDATABASE;
+        const run = (signal?: AbortSignal) =>
+          runBackup(
             { tier: tier as Tier, ...(only ? { only } : {}) },
-            {
-              config,
-              store,
-              logger,
-              toolVersion: packageJson.version,
-              now: clock(env),
-              signal: abort.signal,
-            },
+            { ...deps, ...(signal ? { signal } : {}) },
           );
-        } finally {
-          process.off('SIGTERM', stop).off('SIGINT', stop);
-        }
+        await withInterrupt((interrupt) =>
+          database
+            ? withLock(lock(database, 'backup', `${tier} backup`), (lost) =>
+                run(AbortSignal.any([interrupt, lost])),
+              )
+            : run(interrupt),
+        );
         return 0;
       }
       case 'list': {
         const tier = values.tier;
         if (tier !== undefined && !isTier(tier))
           throw new ConfigError(`--tier must be one of ${TIERS.join(', ')}, got: ${tier}`);
-        const manifests = await findBackups(
-          store,
-          config.store.prefix,
-          { ...(tier ? { tier } : {}), ...(values.database ? { database: values.database } : {}) },
-          logger,
-        );
+        const filter = {
+          ...(tier ? { tier } : {}),
+          ...(values.database ? { database: values.database } : {}),
+        };
+        const manifests = await findBackups(store, config.store.prefix, filter, logger);
         process.stdout.write(
-          values.json
+          json
             ? `${JSON.stringify(manifests.map(summarize), null, 2)}\n`
             : `${formatBackupList(manifests)}\n`,
+        );
+        return 0;
+      }
+      case 'verify': {
+        const manifest = await resolveBackup(
+          store,
+          config.store.prefix,
+          onePositional('backup id or latest'),
+          env.PGDATABASE,
+          logger,
+        );
+        const verification = await runVerify(manifest, deps);
+        if (json) process.stdout.write(`${JSON.stringify(verification, null, 2)}\n`);
+        assertVerified(verification);
+        return 0;
+      }
+      case 'restore': {
+        const plan = await planRestore(
+          {
+            ref: onePositional('backup id or latest'),
+            confirm: values.confirm,
+            ...(values['target-database'] ? { targetDatabase: values['target-database'] } : {}),
+            ...(only ? { only } : {}),
+          },
+          { ...deps, env },
+        );
+        await withLock(lock(plan.target, 'restore', `restore of ${plan.manifest.id}`), () =>
+          executeRestore(plan, deps),
         );
         return 0;
       }
@@ -98,6 +148,18 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     }
   } catch (error) {
     return reportFailure(error, verbose);
+  }
+}
+
+/** Runs `fn` with a signal that fires on SIGTERM (ECS stopping the task) or SIGINT. */
+async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once('SIGTERM', stop).once('SIGINT', stop);
+  try {
+    return await fn(abort.signal);
+  } finally {
+    process.off('SIGTERM', stop).off('SIGINT', stop);
   }
 }
 

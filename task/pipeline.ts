@@ -1,18 +1,18 @@
 /**
- * The one place that runs child processes as a stream pipeline: spawn, connect, hash and count
- * the output, await every exit status, and on any failure stop everything.
+ * The one place that runs child processes as a stream pipeline: spawn, connect, hash and count,
+ * await every exit status, and on any failure stop everything.
  *
  * Processes are connected at the OS level (each child's stdin is the previous child's stdout
- * pipe), so data between them never passes through JavaScript; only the last process's output
- * is read here, hashed, counted and written to the sink. The sink is never ended here: the caller
- * ends it only after `result` resolved, i.e. after every process exited cleanly, because an
- * ended stream is a complete object to S3 even when pg_dump died halfway.
+ * pipe), so data between them never passes through JavaScript; only the source (an S3 download)
+ * and the last process's output pass through here, hashed and counted. The sink is never ended
+ * here: the caller ends it only after `result` resolved, i.e. after every process exited
+ * cleanly, because an ended stream is a complete object to S3 even when pg_dump died halfway.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
-import { PipelineError } from './errors.ts';
+import { IntegrityError, PipelineError, StoreError } from './errors.ts';
 
 export interface Step {
   /** Stage name used in messages, e.g. 'pg_dump'. */
@@ -35,10 +35,28 @@ export interface StepOutcome {
   readonly warning?: string;
 }
 
-export interface PipelineResult {
+export interface Digest {
   readonly bytes: number;
   readonly sha256: string;
+}
+
+export interface PipelineResult extends Digest {
+  /** Bytes and SHA-256 above are of the last process's output. */
   readonly steps: readonly StepOutcome[];
+  /** Bytes and SHA-256 of the source, when there was one. */
+  readonly input?: Digest;
+}
+
+export interface PipelineSource {
+  readonly stream: Readable;
+  /** Names the source in messages, e.g. 'S3 read of daily/app/…/db.dump.zst'. */
+  readonly name: string;
+  /**
+   * When set, the last chunk is held back until the whole source was hashed: on a mismatch the
+   * pipeline fails before the final bytes reach the first process, so zstd can never finish the
+   * frame and nothing downstream (pg_restore) can commit a damaged archive.
+   */
+  readonly expect?: Digest;
 }
 
 export interface RunningPipeline {
@@ -54,8 +72,13 @@ const TAIL_LINES = 8;
 const KILL_GRACE_MS = 5_000;
 const BROKEN_PIPE_GRACE_MS = 1_000;
 
-export function startPipeline(steps: readonly Step[], sink: Writable): RunningPipeline {
+export function startPipeline(
+  steps: readonly Step[],
+  sink: Writable,
+  options: { readonly source?: PipelineSource } = {},
+): RunningPipeline {
   if (steps.length === 0) throw new Error('a pipeline needs at least one step');
+  const { source } = options;
   const abort = new AbortController();
   let firstError: Error | undefined;
   const children: ChildProcess[] = [];
@@ -64,7 +87,7 @@ export function startPipeline(steps: readonly Step[], sink: Writable): RunningPi
   // closed before the event loop could read from it, so no byte is lost between processes.
   for (const step of steps) {
     const child: ChildProcess = spawn(step.command, [...step.args], {
-      stdio: [upstream ?? 'ignore', 'pipe', 'pipe'],
+      stdio: [upstream ?? (source ? 'pipe' : 'ignore'), 'pipe', 'pipe'],
       env: step.env ?? process.env,
       cwd: step.cwd,
     });
@@ -86,20 +109,31 @@ export function startPipeline(steps: readonly Step[], sink: Writable): RunningPi
       }, KILL_GRACE_MS).unref();
     }
   };
+  // A writer that hit a broken pipe is a symptom: the reader after it failed. Give the reader a
+  // moment to report first, so the message names the cause.
+  const failSoon = async (error: Error) => {
+    if (error instanceof PipelineError && error.brokenPipe) await delay(BROKEN_PIPE_GRACE_MS);
+    fail(error);
+  };
 
-  const hash = createHash('sha256');
-  let bytes = 0;
   const exits = children.map((child, i) =>
     awaitExit(child, steps[i] as Step).catch(async (error: PipelineError) => {
-      // A writer killed by a broken pipe is a symptom: the reader after it failed. Give the
-      // reader a moment to report first, so the message names the cause.
-      if (error.brokenPipe) await new Promise((resolve) => setTimeout(resolve, BROKEN_PIPE_GRACE_MS));
-      fail(error);
+      await failSoon(error);
       throw error;
     }),
   );
+  let input: Digest | undefined;
+  const firstStdin = children[0]?.stdin;
+  const feeding = (
+    source && firstStdin ? feedSource(source, firstStdin, abort.signal) : Promise.resolve(undefined)
+  ).then((digest) => {
+    input = digest;
+  }, failSoon);
+
+  const hash = createHash('sha256');
+  let bytes = 0;
   const output = upstream;
-  const feed = (async () => {
+  const draining = (async () => {
     if (!output) throw new PipelineError(steps.at(-1)?.name ?? 'pipeline', 'has no output', '');
     for await (const chunk of output as AsyncIterable<Buffer>) {
       if (abort.signal.aborted) return;
@@ -111,12 +145,12 @@ export function startPipeline(steps: readonly Step[], sink: Writable): RunningPi
     fail(abort.signal.aborted ? (firstError ?? error) : error);
   });
 
-  const result = Promise.allSettled([...exits, feed]).then((settled) => {
+  const result = Promise.allSettled([...exits, draining, feeding]).then((settled) => {
     if (firstError) throw firstError;
-    const steps = settled
+    const outcomes = settled
       .slice(0, children.length)
       .map((s) => (s as PromiseFulfilledResult<StepOutcome>).value);
-    return { bytes, sha256: hash.digest('hex'), steps };
+    return { bytes, sha256: hash.digest('hex'), steps: outcomes, ...(input ? { input } : {}) };
   });
   return {
     result,
@@ -125,6 +159,59 @@ export function startPipeline(steps: readonly Step[], sink: Writable): RunningPi
       return bytes;
     },
   };
+}
+
+/** Writes the source into the first process, hashing it; holds the last chunk back when `expect` is set. */
+async function feedSource(
+  source: PipelineSource,
+  stdin: Writable,
+  signal: AbortSignal,
+): Promise<Digest | undefined> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let held: Buffer | undefined;
+  const write = async (chunk: Buffer) => {
+    if (!stdin.write(chunk)) await once(stdin, 'drain', { signal });
+  };
+  stdin.on('error', () => {}); // EPIPE: reported below as a broken pipe, after the reader's own exit
+  try {
+    for await (const chunk of source.stream as AsyncIterable<Buffer>) {
+      if (signal.aborted) return undefined;
+      hash.update(chunk);
+      bytes += chunk.length;
+      if (source.expect) {
+        if (held) await write(held);
+        held = chunk;
+      } else {
+        await write(chunk);
+      }
+    }
+  } catch (error) {
+    if (signal.aborted) return undefined;
+    const e = error as NodeJS.ErrnoException;
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') {
+      throw new PipelineError('input', 'the first process stopped reading', '', {
+        cause: e,
+        brokenPipe: true,
+      });
+    }
+    throw new StoreError(`${source.name} failed: ${e.code ?? e.message}`, { cause: error });
+  }
+  const sha256 = hash.digest('hex');
+  const { expect } = source;
+  if (expect && (bytes !== expect.bytes || sha256 !== expect.sha256)) {
+    throw new IntegrityError(
+      `${source.name}: content does not match the manifest (expected ${expect.bytes} bytes, sha256 ${expect.sha256}; ` +
+        `got ${bytes} bytes, sha256 ${sha256}); the backup is damaged.`,
+    );
+  }
+  if (held) await write(held);
+  stdin.end();
+  return { bytes, sha256 };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Resolves with the step's outcome on a clean (or warning) exit; rejects with a PipelineError otherwise. */
@@ -167,7 +254,17 @@ function awaitExit(child: ChildProcess, step: Step): Promise<StepOutcome> {
  * Runs one command to completion and returns its stdout (for short outputs: psql queries,
  * `--version`). Fails like a pipeline step, naming the stage and its stderr tail.
  */
-export async function runCommand(step: Step, input?: string): Promise<string> {
+export async function runCommand(step: Step, input?: string | Buffer): Promise<string> {
+  const { stdout, error } = await runCommandRaw(step, input);
+  if (error) throw error;
+  return stdout.toString('utf8');
+}
+
+/** Like runCommand, but returns stdout's bytes together with the failure instead of throwing. */
+export async function runCommandRaw(
+  step: Step,
+  input?: string | Buffer,
+): Promise<{ stdout: Buffer; error?: Error }> {
   const child = spawn(step.command, [...step.args], {
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     env: step.env ?? process.env,
@@ -179,6 +276,9 @@ export async function runCommand(step: Step, input?: string): Promise<string> {
     child.stdin?.on('error', () => {}); // a process that exits early surfaces through its exit code
     child.stdin?.end(input);
   }
-  await awaitExit(child, step);
-  return Buffer.concat(chunks).toString('utf8');
+  const error = await awaitExit(child, step).then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  return { stdout: Buffer.concat(chunks), ...(error ? { error } : {}) };
 }

@@ -20,6 +20,7 @@ import {
   assertDumpCompatible,
   clientVersion,
   inspectServer,
+  libpqEnv,
   pgDumpStep,
   type RowCounts,
   SnapshotSession,
@@ -42,6 +43,8 @@ export interface BackupDeps {
   readonly signal?: AbortSignal;
   /** @default 10 s, the progress log interval. */
   readonly progressIntervalMs?: number;
+  /** libpq environment of the database to back up. @default libpqEnv() */
+  readonly pgEnv?: NodeJS.ProcessEnv;
 }
 
 /** One artifact streaming into the store, held open until every artifact's processes are done. */
@@ -107,10 +110,11 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
 
   const startedAt = deps.now();
   // Preflight: everything that can be checked is checked before the first byte is uploaded.
-  const server = wantDb ? await inspectServer() : undefined;
+  const pgEnv = deps.pgEnv ?? libpqEnv();
+  const server = wantDb ? await inspectServer(pgEnv) : undefined;
   const pgDump = server ? await clientVersion('pg_dump') : undefined;
   if (server && pgDump) assertDumpCompatible(pgDump, server);
-  const database = server?.database ?? process.env.PGDATABASE;
+  const database = server?.database ?? pgEnv.PGDATABASE;
   if (!database) throw new ConfigError('A media-only backup needs PGDATABASE to name the backup.');
   if (!isDatabaseName(database)) {
     throw new ConfigError(
@@ -147,14 +151,14 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
   try {
     const artifacts: Artifact[] = [];
     if (server) {
-      const session = await SnapshotSession.open();
+      const session = await SnapshotSession.open(pgEnv);
       try {
         current = new ArtifactStream(
           'database',
           store,
           artifactKey(config.store.prefix, id, 'postgres'),
           [
-            pgDumpStep({ snapshot: session.snapshot, lockWaitTimeout: config.lockWaitTimeout }),
+            pgDumpStep({ snapshot: session.snapshot, lockWaitTimeout: config.lockWaitTimeout, env: pgEnv }),
             zstdStep(config.zstdLevel),
           ],
           config.partSize ?? choosePartSize(server.sizeBytes),

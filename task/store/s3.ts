@@ -3,6 +3,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
+  type PutObjectCommandInput,
   paginateListObjectsV2,
   S3Client,
   S3ServiceException,
@@ -40,14 +41,7 @@ export class S3Store implements ObjectStore {
     const upload = new Upload({
       client: this.client,
       // IfNoneMatch reaches PutObject and CompleteMultipartUpload: an existing object is never replaced.
-      params: {
-        Bucket: this.config.bucket,
-        Key: key,
-        Body: body,
-        ContentType: options.contentType,
-        IfNoneMatch: '*',
-        ...this.sse,
-      },
+      params: { ...this.params(key, options.contentType), Body: body, IfNoneMatch: '*' },
       partSize: options.partSize,
       queueSize: QUEUE_SIZE,
       leavePartsOnError: false,
@@ -63,42 +57,22 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async putIfAbsent(key: string, body: string, contentType: string): Promise<void> {
-    try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.config.bucket,
-          Key: key,
-          Body: body,
-          ContentType: contentType,
-          IfNoneMatch: '*',
-          ...this.sse,
-        }),
-      );
-    } catch (error) {
-      if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 412) {
-        throw new ConflictError(`${this.location}/${key} exists already; it was not replaced.`, {
-          cause: error,
-        });
-      }
-      throw this.wrap(error, `write of ${key}`);
-    }
+  putIfAbsent(key: string, body: string, contentType: string): Promise<string> {
+    return this.putSmall(
+      { ...this.params(key, contentType), Body: body, IfNoneMatch: '*' },
+      'exists already',
+    );
+  }
+
+  replace(key: string, body: string, contentType: string, etag: string): Promise<string> {
+    return this.putSmall(
+      { ...this.params(key, contentType), Body: body, IfMatch: etag },
+      'was changed by someone else',
+    );
   }
 
   async put(key: string, body: string, contentType: string): Promise<void> {
-    try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.config.bucket,
-          Key: key,
-          Body: body,
-          ContentType: contentType,
-          ...this.sse,
-        }),
-      );
-    } catch (error) {
-      throw this.wrap(error, `write of ${key}`);
-    }
+    await this.putSmall({ ...this.params(key, contentType), Body: body }, 'could not be written');
   }
 
   async get(key: string): Promise<Readable> {
@@ -110,13 +84,17 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async getText(key: string): Promise<string> {
+  async read(key: string): Promise<{ text: string; etag: string }> {
     try {
       const response = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: key }));
-      return (await response.Body?.transformToString('utf8')) ?? '';
+      return { text: (await response.Body?.transformToString('utf8')) ?? '', etag: response.ETag ?? '' };
     } catch (error) {
       throw this.wrap(error, `read of ${key}`);
     }
+  }
+
+  async getText(key: string): Promise<string> {
+    return (await this.read(key)).text;
   }
 
   async exists(key: string): Promise<boolean> {
@@ -131,10 +109,11 @@ export class S3Store implements ObjectStore {
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     try {
-      for await (const page of paginateListObjectsV2(
+      const pages = paginateListObjectsV2(
         { client: this.client },
         { Bucket: this.config.bucket, Prefix: prefix },
-      )) {
+      );
+      for await (const page of pages) {
         for (const o of page.Contents ?? []) {
           if (o.Key) yield { key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) };
         }
@@ -158,6 +137,25 @@ export class S3Store implements ObjectStore {
       throw this.wrap(error, `listing of ${prefix || '/'}`);
     }
     return folders.sort();
+  }
+
+  private params(key: string, contentType: string) {
+    return { Bucket: this.config.bucket, Key: key, ContentType: contentType, ...this.sse };
+  }
+
+  /** A small PutObject; a failed precondition (412, or 409 for a concurrent conditional write) is a ConflictError. */
+  private async putSmall(input: PutObjectCommandInput, conflict: string): Promise<string> {
+    try {
+      return (await this.client.send(new PutObjectCommand(input))).ETag ?? '';
+    } catch (error) {
+      const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
+      if (status === 412 || status === 409) {
+        throw new ConflictError(`${this.location}/${input.Key} ${conflict}; it was not replaced.`, {
+          cause: error,
+        });
+      }
+      throw this.wrap(error, `write of ${input.Key}`);
+    }
   }
 
   /** Turns an SDK or network error into one sentence naming the operation, the bucket and the cause. */

@@ -63,8 +63,20 @@ function expectFailed(result: CliResult, cause: RegExp): void {
   expect(result.stderr).not.toContain(pg.password);
 }
 
+/** Backup objects only: lock records under locks/ are checked separately. */
+async function backupKeys(): Promise<string[]> {
+  return (await s3.keys(BUCKET)).filter((k) => !k.startsWith('locks/'));
+}
+
 async function expectNothingLeft(options: { abortReachable?: boolean } = {}): Promise<void> {
-  expect(await s3.keys(BUCKET)).toEqual(goodKeys);
+  expect(await backupKeys()).toEqual(goodKeys);
+  for (const key of await s3.keys(BUCKET, 'locks/')) {
+    const lock = JSON.parse((await getObjectBytes(s3.client, BUCKET, key)).toString());
+    // With S3 gone the release cannot be written: the lock then expires by itself within its TTL.
+    if (options.abortReachable === false)
+      expect(Date.parse(lock.expiresAt)).toBeLessThan(Date.now() + 16 * 60_000);
+    else expect(lock.released, `${key} is still held`).toBe(true);
+  }
   expect((await getObjectBytes(s3.client, BUCKET, goodManifestKey)).toString()).toBe(goodManifest);
   if (options.abortReachable !== false)
     expect(openMultipartUploads(s3.requests.slice(requestsBefore))).toEqual([]);
@@ -85,7 +97,7 @@ beforeAll(async () => {
   makeMediaDir(media);
   const good = await backupctl(['backup'], { env: env() });
   expect(good.code, good.stderr).toBe(0);
-  goodKeys = await s3.keys(BUCKET);
+  goodKeys = await backupKeys();
   goodManifestKey = goodKeys.find((k) => k.endsWith('manifest.json')) ?? '';
   goodManifest = (await getObjectBytes(s3.client, BUCKET, goodManifestKey)).toString();
 });
@@ -128,9 +140,8 @@ describe('backupctl backup fails closed', () => {
     const old = fakeProgram('pg_dump', 'echo "pg_dump (PostgreSQL) 14.11"; exit 0');
     const result = await backupctl(['backup'], { env: env(), pathFirst: [old] });
     expectFailed(result, /pg_dump 14\.11 is older than the server \(PostgreSQL 15\.\d+\)/);
-    expect(
-      s3.requests.slice(requestsBefore).filter((r) => r.method !== 'HEAD' && r.method !== 'GET'),
-    ).toEqual([]);
+    const writes = s3.requests.slice(requestsBefore).filter((r) => r.method !== 'HEAD' && r.method !== 'GET');
+    expect(writes.filter((r) => !r.url.includes('/locks/'))).toEqual([]);
     await expectNothingLeft();
   });
 

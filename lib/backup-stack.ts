@@ -1,0 +1,91 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { AlertTopic } from './alert-topic.ts';
+import { BackupBucket } from './backup-bucket.ts';
+import { BackupTask } from './backup-task.ts';
+import type { BackupConfig } from './config.ts';
+import { Launcher } from './launcher.ts';
+import { BackupNetwork } from './network.ts';
+import { BackupSchedules } from './schedules.ts';
+import { TaskAlerts } from './task-alerts.ts';
+
+export interface BackupStackProps extends StackProps {
+  /** The validated configuration (see lib/config.ts `loadConfig`). */
+  readonly config: BackupConfig;
+}
+
+/**
+ * Composes the backup system, one construct per concern. Later concerns (restore drill schedule,
+ * restore Lambda, monitor with alarms and dashboard) are further constructs wired to the same
+ * `bucket`, `task`, `launcher` and `alerts`, which are exposed for that.
+ */
+export class BackupStack extends Stack {
+  readonly network: BackupNetwork;
+  readonly bucket: BackupBucket;
+  readonly alerts: AlertTopic;
+  readonly task: BackupTask;
+  readonly launcher: Launcher;
+  readonly schedules: BackupSchedules;
+  readonly taskAlerts: TaskAlerts;
+
+  constructor(scope: Construct, id: string, props: BackupStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const logRetention = config.task.logRetentionDays as logs.RetentionDays;
+
+    this.network = new BackupNetwork(this, 'Network', { vpc: config.vpc, flowLogRetention: logRetention });
+    this.bucket = new BackupBucket(this, 'Backups', {
+      retentionDays: {
+        daily: config.retention.dailyDays,
+        weekly: config.retention.weeklyDays,
+        monthly: config.retention.monthlyDays,
+        'pre-restore': config.retention.preRestoreDays,
+      },
+      monthlyGlacierTransitionDays: config.retention.monthlyGlacierTransitionDays,
+      monthlyGlacierStorageClass: config.retention.monthlyGlacierStorageClass,
+      noncurrentVersionDays: config.retention.noncurrentVersionDays,
+      ...(config.objectLock.enabled
+        ? {
+            objectLockRetentionDays:
+              config.objectLock.retentionDays ??
+              Math.min(
+                config.retention.dailyDays,
+                config.retention.weeklyDays,
+                config.retention.monthlyDays,
+                config.retention.preRestoreDays,
+              ),
+          }
+        : {}),
+    });
+    this.alerts = new AlertTopic(this, 'Alerts', { emails: config.alertEmails });
+    this.task = new BackupTask(this, 'Task', {
+      network: this.network,
+      backupBucket: this.bucket,
+      databases: config.databases,
+      cpu: config.task.cpu,
+      memoryMiB: config.task.memoryMiB,
+      pgMajorVersion: config.task.pgMajorVersion,
+      logRetention,
+    });
+    this.launcher = new Launcher(this, 'Launcher', {
+      task: this.task,
+      network: this.network,
+      alerts: this.alerts,
+    });
+    this.schedules = new BackupSchedules(this, 'Schedules', {
+      databases: config.databases.map((db) => db.name),
+      launcher: this.launcher.function,
+      expressions: config.schedules,
+      timeZone: config.timeZone,
+      alerts: this.alerts,
+    });
+    this.taskAlerts = new TaskAlerts(this, 'TaskAlerts', { task: this.task, alerts: this.alerts });
+
+    new CfnOutput(this, 'BucketName', { value: this.bucket.bucket.bucketName });
+    new CfnOutput(this, 'ClusterName', { value: this.task.cluster.clusterName });
+    new CfnOutput(this, 'TaskLogGroup', { value: this.task.logGroup.logGroupName });
+    new CfnOutput(this, 'AlertTopicArn', { value: this.alerts.topic.topicArn });
+    new CfnOutput(this, 'LauncherFunctionName', { value: this.launcher.function.functionName });
+  }
+}

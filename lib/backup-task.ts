@@ -1,0 +1,254 @@
+import { IgnoreMode, Stack, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { BackupBucket } from './backup-bucket.ts';
+import type { DatabaseConfig } from './config.ts';
+import type { BackupNetwork } from './network.ts';
+import { REPO_ROOT } from './repo-root.ts';
+
+/** Name of the one container in every backup task definition (the target of command overrides). */
+export const CONTAINER_NAME = 'backupctl';
+/** awslogs stream prefix: a task's stream is `<prefix>/<container>/<task id>`. */
+export const LOG_STREAM_PREFIX = 'backup';
+/** Where the image keeps the RDS global CA bundle (task/Dockerfile downloads it there). */
+export const RDS_CA_BUNDLE_PATH = '/etc/ssl/certs/rds-global-bundle.pem';
+/** Where a database's EFS media volume is mounted, read-only. */
+export const MEDIA_MOUNT_PATH = '/mnt/media';
+
+// Fargate's CPU units → allowed memory (MiB) range and step.
+const FARGATE_SIZES: Readonly<Record<number, readonly [number, number, number]>> = {
+  256: [512, 2048, 512],
+  512: [1024, 4096, 1024],
+  1024: [2048, 8192, 1024],
+  2048: [4096, 16384, 1024],
+  4096: [8192, 30720, 1024],
+  8192: [16384, 61440, 4096],
+  16384: [32768, 122880, 8192],
+};
+
+export interface BackupTaskProps {
+  readonly network: BackupNetwork;
+  readonly backupBucket: BackupBucket;
+  /** One task definition (own roles, security group and secret access) is created per database. */
+  readonly databases: readonly DatabaseConfig[];
+  /**
+   * Fargate CPU units.
+   * @default 1024
+   */
+  readonly cpu?: number;
+  /**
+   * Fargate memory in MiB; must be valid for `cpu`.
+   * @default 2048
+   */
+  readonly memoryMiB?: number;
+  /**
+   * PostgreSQL major version of the client (and scratch server) in the image.
+   * @default 17
+   */
+  readonly pgMajorVersion?: number;
+  /**
+   * Retention of the task log group.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** What a launcher needs to start the backup task of one database. */
+export interface BackupTarget {
+  readonly database: string;
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly securityGroup: ec2.SecurityGroup;
+}
+
+/**
+ * The Fargate side: an ECS cluster (Container Insights on), the image built from task/Dockerfile,
+ * and per database a task definition that runs `backupctl` as a non-root user on a read-only root
+ * filesystem, with the database credentials injected as ECS secrets and its media volume (EFS)
+ * mounted read-only.
+ */
+export class BackupTask extends Construct {
+  readonly cluster: ecs.Cluster;
+  readonly logGroup: logs.LogGroup;
+  readonly image: ecrAssets.DockerImageAsset;
+  readonly targets: readonly BackupTarget[];
+
+  constructor(scope: Construct, id: string, props: BackupTaskProps) {
+    super(scope, id);
+    const cpu = props.cpu ?? 1024;
+    const memoryMiB = props.memoryMiB ?? 2048;
+    const size = FARGATE_SIZES[cpu];
+    if (!size) throw new Error(`cpu must be one of ${Object.keys(FARGATE_SIZES).join(', ')}, got: ${cpu}`);
+    const [minMemory, maxMemory, step] = size;
+    if (memoryMiB < minMemory || memoryMiB > maxMemory || (memoryMiB - minMemory) % step !== 0) {
+      throw new Error(
+        `memoryMiB must be ${minMemory}-${maxMemory} in steps of ${step} for cpu ${cpu}, got: ${memoryMiB}`,
+      );
+    }
+    const pgMajorVersion = props.pgMajorVersion ?? 17;
+    if (!Number.isInteger(pgMajorVersion) || pgMajorVersion < 17) {
+      throw new Error(`pgMajorVersion must be 17 or later, got: ${pgMajorVersion}`);
+    }
+    if (props.databases.length === 0) throw new Error('databases must list at least one database, got: []');
+
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: props.network.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+    });
+    this.image = new ecrAssets.DockerImageAsset(this, 'Image', {
+      directory: REPO_ROOT,
+      file: 'task/Dockerfile',
+      platform: ecrAssets.Platform.LINUX_AMD64,
+      buildArgs: { PG_MAJOR: String(pgMajorVersion) },
+      // Docker-style allow-list: the build needs the lockfile and the task sources only.
+      ignoreMode: IgnoreMode.DOCKER,
+      exclude: ['*', '!package.json', '!package-lock.json', '!task', 'task/**/*.test.ts'],
+    });
+
+    this.targets = props.databases.map((database, index) =>
+      this.addDatabase(`Db${index}`, database, props, cpu, memoryMiB),
+    );
+  }
+
+  private addDatabase(
+    id: string,
+    database: DatabaseConfig,
+    props: BackupTaskProps,
+    cpu: number,
+    memoryMiB: number,
+  ): BackupTarget {
+    const scope = new Construct(this, id);
+    const { backupBucket } = props;
+    const secret = secretsmanager.Secret.fromSecretAttributes(scope, 'Secret', {
+      secretCompleteArn: database.secretArn,
+      ...(database.secretKmsKeyArn
+        ? { encryptionKey: kms.Key.fromKeyArn(scope, 'SecretKey', database.secretKmsKeyArn) }
+        : {}),
+    });
+    const taskDefinition = new ecs.FargateTaskDefinition(scope, 'TaskDefinition', {
+      cpu,
+      memoryLimitMiB: memoryMiB,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+      volumes: [{ name: 'tmp' }],
+    });
+    const environment: Record<string, string> = {
+      BACKUP_BUCKET: backupBucket.bucket.bucketName,
+      BACKUP_SSE_KMS_KEY_ID: backupBucket.key.keyArn,
+      AWS_REGION: Stack.of(this).region,
+      PGSSLMODE: 'verify-full',
+      PGSSLROOTCERT: RDS_CA_BUNDLE_PATH,
+    };
+    if (database.media) {
+      environment.MEDIA_DIR = `${MEDIA_MOUNT_PATH}${database.media.path === '/' ? '' : database.media.path.replace(/\/$/, '')}`;
+    }
+    const container = taskDefinition.addContainer('Container', {
+      containerName: CONTAINER_NAME,
+      image: ecs.ContainerImage.fromDockerImageAsset(this.image),
+      essential: true,
+      // The image's "node" user; repeated here so a changed image cannot silently run as root.
+      user: '1000:1000',
+      readonlyRootFilesystem: true,
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: LOG_STREAM_PREFIX }),
+      environment,
+      // Keys of the RDS secret format; never plain environment, never a RunTask override.
+      secrets: {
+        PGHOST: ecs.Secret.fromSecretsManager(secret, 'host'),
+        PGPORT: ecs.Secret.fromSecretsManager(secret, 'port'),
+        PGUSER: ecs.Secret.fromSecretsManager(secret, 'username'),
+        PGPASSWORD: ecs.Secret.fromSecretsManager(secret, 'password'),
+        PGDATABASE: ecs.Secret.fromSecretsManager(secret, 'dbname'),
+      },
+    });
+    // The root filesystem is read-only; pg_dump, tar and node get a task-local scratch /tmp.
+    container.addMountPoints({ containerPath: '/tmp', sourceVolume: 'tmp', readOnly: false });
+    Validations.of(taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'The environment holds only non-secret settings (bucket name, key ARN, region, TLS mode, CA path, media path); the database credentials are ECS secrets from Secrets Manager.',
+    });
+
+    backupBucket.grantBackupAccess(taskDefinition.taskRole, database.name);
+    Validations.of(taskDefinition.obtainExecutionRole()).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'ecr:GetAuthorizationToken (pulling the task image) has no resource-level permissions.',
+    });
+
+    const securityGroup = new ec2.SecurityGroup(scope, 'SecurityGroup', {
+      vpc: props.network.vpc,
+      description: `Backup task of database ${database.name}: no ingress`,
+      allowAllOutbound: true,
+    });
+    if (database.securityGroupId) {
+      const databaseGroup = ec2.SecurityGroup.fromSecurityGroupId(
+        scope,
+        'DatabaseSecurityGroup',
+        database.securityGroupId,
+      );
+      databaseGroup.addIngressRule(
+        securityGroup,
+        ec2.Port.tcp(database.port),
+        `PostgreSQL from the backup task of ${database.name}`,
+      );
+    }
+
+    if (database.media) {
+      const { fileSystemId, accessPointId } = database.media;
+      taskDefinition.addVolume({
+        name: 'media',
+        efsVolumeConfiguration: {
+          fileSystemId,
+          transitEncryption: 'ENABLED',
+          authorizationConfig: { accessPointId, iam: 'ENABLED' },
+        },
+      });
+      container.addMountPoints({ containerPath: MEDIA_MOUNT_PATH, sourceVolume: 'media', readOnly: true });
+      const stack = Stack.of(this);
+      // ClientMount without ClientWrite: EFS itself enforces read-only, not just the mount option.
+      taskDefinition.taskRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['elasticfilesystem:ClientMount'],
+          resources: [
+            stack.formatArn({
+              service: 'elasticfilesystem',
+              resource: 'file-system',
+              resourceName: fileSystemId,
+            }),
+          ],
+          conditions: {
+            StringEquals: {
+              'elasticfilesystem:AccessPointArn': stack.formatArn({
+                service: 'elasticfilesystem',
+                resource: 'access-point',
+                resourceName: accessPointId,
+              }),
+            },
+          },
+        }),
+      );
+      if (database.media.securityGroupId) {
+        const mediaGroup = ec2.SecurityGroup.fromSecurityGroupId(
+          scope,
+          'MediaSecurityGroup',
+          database.media.securityGroupId,
+        );
+        mediaGroup.addIngressRule(
+          securityGroup,
+          ec2.Port.tcp(2049),
+          `NFS from the backup task of ${database.name}`,
+        );
+      }
+    }
+    return { database: database.name, taskDefinition, securityGroup };
+  }
+}

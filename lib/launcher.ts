@@ -1,0 +1,125 @@
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Construct } from 'constructs';
+import type { AlertTopic } from './alert-topic.ts';
+import { type BackupTask, CONTAINER_NAME } from './backup-task.ts';
+import { acknowledgeWildcardResource } from './nag.ts';
+import type { BackupNetwork } from './network.ts';
+import { NodeFunction } from './node-function.ts';
+
+export interface LauncherProps {
+  readonly task: BackupTask;
+  readonly network: BackupNetwork;
+  /** Receives a launch that still failed after Lambda's retries. */
+  readonly alerts: AlertTopic;
+  /**
+   * Lambda's retries of a failed asynchronous invocation (a refused or failed launch).
+   * @default 2
+   */
+  readonly retryAttempts?: number;
+}
+
+/**
+ * The launcher Lambda: `{ database, tier }` in, `ecs:RunTask` of that database's task definition
+ * out, one task per database at a time. It can start only the backup task definitions, only in the
+ * backup cluster, and pass only their roles.
+ */
+export class Launcher extends Construct {
+  readonly function: nodejs.NodejsFunction;
+
+  constructor(scope: Construct, id: string, props: LauncherProps) {
+    super(scope, id);
+    const retryAttempts = props.retryAttempts ?? 2;
+    if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 2) {
+      throw new Error(`retryAttempts must be 0, 1 or 2, got: ${retryAttempts}`);
+    }
+    const { cluster, targets } = props.task;
+    const targetsEnv = Object.fromEntries(
+      targets.map((t) => [
+        t.database,
+        {
+          taskDefinitionArn: t.taskDefinition.taskDefinitionArn,
+          family: t.taskDefinition.family,
+          securityGroupId: t.securityGroup.securityGroupId,
+        },
+      ]),
+    );
+    const fn = new NodeFunction(this, 'Function', {
+      name: 'launch-backup',
+      description: 'Starts the backup task of one database (one at a time)',
+      environment: {
+        CLUSTER_ARN: cluster.clusterArn,
+        CONTAINER_NAME,
+        SUBNET_IDS: props.network.subnetIds.join(','),
+        ASSIGN_PUBLIC_IP: props.network.assignPublicIp ? 'ENABLED' : 'DISABLED',
+        TARGETS: Stack.of(this).toJsonString(targetsEnv),
+      },
+    });
+    this.function = fn.function;
+    const role = fn.role;
+
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:RunTask'],
+        resources: targets.map((t) => t.taskDefinition.taskDefinitionArn),
+        conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } },
+      }),
+    );
+    // ListTasks has no resource type to scope to; the cluster condition is the boundary.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:ListTasks'],
+        resources: ['*'],
+        conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } },
+      }),
+    );
+    // Tagging on create (database, tier) needs TagResource, allowed only as part of RunTask.
+    const taskArns = Stack.of(this).formatArn({
+      service: 'ecs',
+      resource: 'task',
+      resourceName: `${cluster.clusterName}/*`,
+    });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:TagResource'],
+        resources: [taskArns],
+        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: targets.flatMap((t) => [
+          t.taskDefinition.taskRole.roleArn,
+          t.taskDefinition.obtainExecutionRole().roleArn,
+        ]),
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
+    props.alerts.grantPublish(role);
+    this.function.configureAsyncInvoke({
+      retryAttempts,
+      maxEventAge: Duration.hours(1),
+      onFailure: new destinations.SnsDestination(props.alerts.topic),
+    });
+    Validations.of(role).acknowledge(
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'ecs:ListTasks supports no resource-level scoping; it is limited to the backup cluster by the ecs:cluster condition.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        reason:
+          "Added by the Lambda SNS failure destination (Topic.grantPublish) and limited to the alert topic's own key.",
+      },
+    );
+    acknowledgeWildcardResource(
+      role,
+      taskArns,
+      'Task ARNs are unknown before RunTask; ecs:TagResource is limited to tasks of the backup cluster and to tagging on create (ecs:CreateAction = RunTask).',
+    );
+  }
+}

@@ -1,0 +1,115 @@
+import { Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { SCHEDULED_TIERS, type ScheduledTier } from '../task/core/ids.ts';
+import type { AlertTopic } from './alert-topic.ts';
+import { acknowledgeWildcardResource } from './nag.ts';
+
+export interface BackupSchedulesProps {
+  /** Database names; each gets one schedule per tier. */
+  readonly databases: readonly string[];
+  readonly launcher: lambda.IFunction;
+  /** Scheduler expression per tier, e.g. `cron(0 2 * * ? *)`. */
+  readonly expressions: Readonly<Record<ScheduledTier, string>>;
+  /** IANA time zone the cron expressions are read in. */
+  readonly timeZone: string;
+  /** The dead-letter queue alarm notifies here. */
+  readonly alerts: AlertTopic;
+  /**
+   * Scheduler's retries when invoking the launcher fails.
+   * @default 3
+   */
+  readonly retryAttempts?: number;
+  /**
+   * How long Scheduler keeps retrying one invocation.
+   * @default Duration.hours(1)
+   */
+  readonly maxEventAge?: Duration;
+}
+
+/**
+ * EventBridge Scheduler schedules, one per tier per database, in the operator's time zone, each
+ * invoking the launcher with `{ database, tier, scheduledTime }`. An invocation Scheduler could not
+ * deliver lands in a dead-letter queue, and a message there raises an alarm on the alert topic.
+ */
+export class BackupSchedules extends Construct {
+  readonly schedules: readonly scheduler.Schedule[];
+  readonly deadLetterQueue: sqs.Queue;
+  readonly deadLetterAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: BackupSchedulesProps) {
+    super(scope, id);
+    if (props.databases.length === 0) throw new Error('databases must list at least one database, got: []');
+    const retryAttempts = props.retryAttempts ?? 3;
+    if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 185) {
+      throw new Error(`retryAttempts must be 0-185, got: ${retryAttempts}`);
+    }
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        "This queue is Scheduler's dead-letter queue (not an SQS redrive target, which the rule looks for); it needs none of its own.",
+    });
+    // Scheduler's role: created here so it can be acknowledged; LambdaInvoke adds invoke and send-to-DLQ.
+    const role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+      description: 'Invokes the backup launcher on schedule',
+    });
+    acknowledgeWildcardResource(
+      role,
+      `${props.launcher.functionArn}:*`,
+      'Added by the Scheduler LambdaInvoke target (function versions and aliases); only this one function.',
+    );
+    const timeZone = TimeZone.of(props.timeZone);
+    const schedules: scheduler.Schedule[] = [];
+    for (const database of props.databases) {
+      for (const tier of SCHEDULED_TIERS) {
+        schedules.push(
+          new scheduler.Schedule(this, `${database}-${tier}`, {
+            description: `${tier} backup of database ${database}`,
+            schedule: scheduler.ScheduleExpression.expression(props.expressions[tier], timeZone),
+            target: new schedulerTargets.LambdaInvoke(props.launcher, {
+              input: scheduler.ScheduleTargetInput.fromObject({
+                database,
+                tier,
+                scheduledTime: scheduler.ContextAttribute.scheduledTime,
+              }),
+              deadLetterQueue: this.deadLetterQueue,
+              role,
+              retryAttempts,
+              maxEventAge: props.maxEventAge ?? Duration.hours(1),
+            }),
+          }),
+        );
+      }
+    }
+    this.schedules = schedules;
+
+    this.deadLetterAlarm = new cloudwatch.Alarm(this, 'DeadLetterAlarm', {
+      alarmDescription:
+        'A scheduled backup could not be handed to the launcher (see the schedules dead-letter queue)',
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.deadLetterAlarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alerts.topic));
+  }
+}

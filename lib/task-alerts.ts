@@ -1,0 +1,78 @@
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Construct } from 'constructs';
+import type { AlertTopic } from './alert-topic.ts';
+import { type BackupTask, CONTAINER_NAME, LOG_STREAM_PREFIX } from './backup-task.ts';
+import { NodeFunction } from './node-function.ts';
+
+export interface TaskAlertsProps {
+  readonly task: BackupTask;
+  readonly alerts: AlertTopic;
+}
+
+/**
+ * Failure alerts: every STOPPED state change of a backup task goes to a Lambda that publishes to
+ * the alert topic when the backupctl container's exit code is non-zero or missing (start failure,
+ * out of memory, stopped). Success is decided by the exit code alone, as backupctl defines it.
+ */
+export class TaskAlerts extends Construct {
+  readonly function: nodejs.NodejsFunction;
+  readonly rule: events.Rule;
+
+  constructor(scope: Construct, id: string, props: TaskAlertsProps) {
+    super(scope, id);
+    const { task, alerts } = props;
+    const fn = new NodeFunction(this, 'Function', {
+      name: 'task-alert',
+      description: 'Alerts when a backup task stops with a non-zero or missing exit code',
+      environment: {
+        TOPIC_ARN: alerts.topic.topicArn,
+        LOG_GROUP_NAME: task.logGroup.logGroupName,
+        LOG_STREAM_PREFIX,
+        CONTAINER_NAME,
+        FAMILIES: Stack.of(this).toJsonString(
+          Object.fromEntries(task.targets.map((t) => [t.taskDefinition.family, t.database])),
+        ),
+      },
+    });
+    this.function = fn.function;
+    alerts.grantPublish(fn.role);
+    Validations.of(fn.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      reason:
+        "Added by the Lambda SNS failure destination (Topic.grantPublish) and limited to the alert topic's own key.",
+    });
+    // If the alerter itself keeps failing, its event still reaches the operator.
+    this.function.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+      onFailure: new destinations.SnsDestination(alerts.topic),
+    });
+
+    const stack = Stack.of(this);
+    this.rule = new events.Rule(this, 'TaskStopped', {
+      description: 'A backup task stopped',
+      eventPattern: {
+        source: ['aws.ecs'],
+        detailType: ['ECS Task State Change'],
+        detail: {
+          clusterArn: [task.cluster.clusterArn],
+          lastStatus: ['STOPPED'],
+          taskDefinitionArn: task.targets.map((t) => ({
+            prefix: stack.formatArn({
+              service: 'ecs',
+              resource: 'task-definition',
+              resourceName: `${t.taskDefinition.family}:`,
+            }),
+          })),
+        },
+      },
+      targets: [
+        new targets.LambdaFunction(this.function, { retryAttempts: 8, maxEventAge: Duration.hours(6) }),
+      ],
+    });
+  }
+}

@@ -1,0 +1,95 @@
+/** Taking, renewing and releasing the per-database lock (task/core/lock.ts) in the store. */
+import { hostname } from 'node:os';
+import { describeLock, LOCK_TTL_MS, type Lock, lockIsHeld, lockKey, lockSchema } from './core/lock.ts';
+import { ConflictError, NotFoundError } from './errors.ts';
+import type { Logger } from './log.ts';
+import type { ObjectStore } from './store/store.ts';
+
+export interface LockRequest {
+  readonly store: ObjectStore;
+  readonly prefix: string;
+  readonly database: string;
+  readonly operation: Lock['operation'];
+  readonly detail: string;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+  /** @default LOCK_TTL_MS */
+  readonly ttlMs?: number;
+}
+
+/**
+ * Runs `fn` holding the lock of `database`; refuses with ConflictError while another holder's lock
+ * is live. The lock is renewed every third of its TTL; if renewal finds it taken over, `fn` is told
+ * through the signal. Released (overwritten as released: the role cannot delete) in any case.
+ */
+export async function withLock<T>(request: LockRequest, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const { store, prefix, database, logger } = request;
+  const now = request.now ?? (() => new Date());
+  const ttl = request.ttlMs ?? LOCK_TTL_MS;
+  const key = lockKey(prefix, database);
+  const body = (released = false): string => {
+    const at = now();
+    const lock: Lock = {
+      database,
+      operation: request.operation,
+      owner: `${hostname()} pid ${process.pid}: ${request.detail}`,
+      acquiredAt: acquiredAt ?? at.toISOString(),
+      expiresAt: new Date(at.getTime() + ttl).toISOString(),
+      released,
+    };
+    return `${JSON.stringify(lock)}\n`;
+  };
+  let acquiredAt: string | undefined;
+  let etag = await acquire();
+  acquiredAt = now().toISOString();
+  logger.info('lock taken', { database, operation: request.operation });
+
+  const lost = new AbortController();
+  const renew = setInterval(async () => {
+    try {
+      etag = await store.replace(key, body(), 'application/json', etag);
+    } catch (error) {
+      logger.error('lock lost', { database, reason: (error as Error).message });
+      lost.abort(error);
+    }
+  }, ttl / 3);
+  try {
+    return await fn(lost.signal);
+  } finally {
+    clearInterval(renew);
+    if (!lost.signal.aborted) {
+      await store.replace(key, body(true), 'application/json', etag).catch((error: Error) => {
+        logger.warn('lock not released; it expires by itself', { database, reason: error.message });
+      });
+    }
+  }
+
+  async function acquire(): Promise<string> {
+    try {
+      return await store.putIfAbsent(key, body(), 'application/json');
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+    }
+    let current: { text: string; etag: string };
+    try {
+      current = await store.read(key);
+    } catch (error) {
+      if (error instanceof NotFoundError) return acquire();
+      throw error;
+    }
+    const parsed = lockSchema.safeParse(safeJson(current.text));
+    if (parsed.success && lockIsHeld(parsed.data, now())) {
+      throw new ConflictError(`Refusing to start: ${describeLock(parsed.data)}.`);
+    }
+    // Released or expired: take it over, but only if nobody else replaced it meanwhile.
+    return store.replace(key, body(), 'application/json', current.etag);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
