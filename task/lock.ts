@@ -64,19 +64,16 @@ export async function withLock<T>(request: LockRequest, fn: (signal: AbortSignal
     }
   }
 
+  // Read first, then write conditionally: If-None-Match when there is no lock, If-Match on the
+  // lock we saw. On S3 both are atomic, so of two racing takers one gets a 412 (ConflictError).
   async function acquire(): Promise<string> {
-    try {
-      return await store.putIfAbsent(key, body(), 'application/json');
-    } catch (error) {
-      if (!(error instanceof ConflictError)) throw error;
-    }
-    let current: { text: string; etag: string };
+    let current: { text: string; etag: string } | undefined;
     try {
       current = await store.read(key);
     } catch (error) {
-      if (error instanceof NotFoundError) return acquire();
-      throw error;
+      if (!(error instanceof NotFoundError)) throw error;
     }
+    if (!current) return store.putIfAbsent(key, body(), 'application/json');
     const parsed = lockSchema.safeParse(safeJson(current.text));
     if (parsed.success && lockIsHeld(parsed.data, now())) {
       throw new ConflictError(`Refusing to start: ${describeLock(parsed.data)}.`);

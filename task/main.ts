@@ -14,6 +14,7 @@ import { isTier, SCHEDULED_TIERS, TIERS, type Tier } from './core/ids.ts';
 import { BackupError, ConfigError } from './errors.ts';
 import { withLock } from './lock.ts';
 import { createLogger } from './log.ts';
+import { createNotifier } from './notify.ts';
 import { createS3Client, S3Store } from './store/s3.ts';
 
 const USAGE = `usage:
@@ -138,9 +139,27 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
           },
           { ...deps, env },
         );
-        await withLock(lock(plan.target, 'restore', `restore of ${plan.manifest.id}`), () =>
-          executeRestore(plan, deps),
-        );
+        const notifier = createNotifier(env.ALERT_TOPIC_ARN, logger);
+        try {
+          const result = await withLock(lock(plan.target, 'restore', `restore of ${plan.manifest.id}`), () =>
+            executeRestore(plan, deps),
+          );
+          await notifier.notify(
+            `Restore of ${result.target} from ${result.id} succeeded`,
+            `Database ${result.target} was restored from backup ${result.id} in ${result.seconds} s.\n` +
+              `Safety backup taken first: ${result.safetyBackupId}\n` +
+              (result.previousMediaDir
+                ? `The replaced media directory is kept at ${result.previousMediaDir}\n`
+                : '') +
+              `To undo: backupctl restore ${result.safetyBackupId} --confirm ${result.target}\n`,
+          );
+        } catch (error) {
+          await notifier.notify(
+            `Restore of ${plan.target} from ${plan.manifest.id} FAILED`,
+            `backupctl restore ${plan.manifest.id} --confirm ${plan.target} failed:\n${(error as Error).message}\n`,
+          );
+          throw error;
+        }
         return 0;
       }
       default:

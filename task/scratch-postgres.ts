@@ -66,6 +66,7 @@ export async function startScratchServer(env: NodeJS.ProcessEnv = process.env): 
     ]);
     const options = [
       "-c listen_addresses=''",
+      '-p 5432', // explicit: the server would otherwise take PGPORT from the environment
       `-k ${dir}`,
       '-c fsync=off',
       '-c full_page_writes=off',

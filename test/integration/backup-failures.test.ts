@@ -12,7 +12,13 @@ import { backupctl, type CliResult } from '../support/backupctl.ts';
 import { createAppDatabase, makeMediaDir } from '../support/fixtures.ts';
 import { freePort, PG_BIN, type PgCluster, startPostgres } from '../support/postgres.ts';
 import { startProxy } from '../support/proxy.ts';
-import { getObjectBytes, openMultipartUploads, type S3Emulator, startS3 } from '../support/s3.ts';
+import {
+  getObjectBytes,
+  openMultipartUploads,
+  putObjectBytes,
+  type S3Emulator,
+  startS3,
+} from '../support/s3.ts';
 
 const BUCKET = 'failure-backups';
 let pg: PgCluster;
@@ -218,6 +224,15 @@ describe('backupctl backup fails closed', () => {
       await expectNothingLeft({ abortReachable: false });
     } finally {
       await proxy.close();
+      // The unreleased lock would keep the next backups out for its TTL: age it past expiry, as
+      // time would, so the next backup proves it takes over an expired lock.
+      const lock = JSON.parse((await getObjectBytes(s3.client, BUCKET, 'locks/app.json')).toString());
+      await putObjectBytes(
+        s3.client,
+        BUCKET,
+        'locks/app.json',
+        JSON.stringify({ ...lock, expiresAt: new Date(Date.now() - 1000).toISOString() }),
+      );
     }
   });
 

@@ -45,7 +45,7 @@ export function backupctl(args: readonly string[], options: RunOptions): Promise
     child.once('close', (code, signal) => {
       const logs = stdout
         .split('\n')
-        .filter((l) => l.startsWith('{'))
+        .filter((l) => l.startsWith('{"'))
         .map((l) => JSON.parse(l) as Record<string, unknown>);
       resolve({ code, signal, stdout, stderr, logs });
     });

@@ -4,6 +4,7 @@
  * then completed or aborted" from what the server was asked.
  */
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { buildApp } from 'fauxqs';
 
 export interface S3Request {
@@ -119,4 +120,18 @@ export function openMultipartUploads(requests: readonly S3Request[]): string[] {
 export async function getObjectBytes(client: S3Client, bucket: string, key: string): Promise<Buffer> {
   const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   return Buffer.from((await response.Body?.transformToByteArray()) ?? []);
+}
+
+/** Writes (or replaces) an object; multipart in 5 MiB parts, as the emulator takes at most 11 MiB a request. */
+export async function putObjectBytes(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  body: Buffer | string,
+): Promise<void> {
+  await new Upload({
+    client,
+    params: { Bucket: bucket, Key: key, Body: body },
+    partSize: 5 * 1024 * 1024,
+  }).done();
 }
