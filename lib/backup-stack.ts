@@ -5,7 +5,9 @@ import { AlertTopic } from './alert-topic.ts';
 import { BackupBucket } from './backup-bucket.ts';
 import { BackupTask } from './backup-task.ts';
 import type { BackupConfig } from './config.ts';
+import { BackupDashboard } from './dashboard.ts';
 import { Launcher } from './launcher.ts';
+import { Monitor } from './monitor.ts';
 import { BackupNetwork } from './network.ts';
 import { BackupSchedules } from './schedules.ts';
 import { TaskAlerts } from './task-alerts.ts';
@@ -28,6 +30,8 @@ export class BackupStack extends Stack {
   readonly launcher: Launcher;
   readonly schedules: BackupSchedules;
   readonly taskAlerts: TaskAlerts;
+  readonly monitor: Monitor;
+  readonly dashboard: BackupDashboard;
 
   constructor(scope: Construct, id: string, props: BackupStackProps) {
     super(scope, id, props);
@@ -81,11 +85,40 @@ export class BackupStack extends Stack {
       alerts: this.alerts,
     });
     this.taskAlerts = new TaskAlerts(this, 'TaskAlerts', { task: this.task, alerts: this.alerts });
+    const databases = config.databases.map((db) => db.name);
+    this.monitor = new Monitor(this, 'Monitor', {
+      bucket: this.bucket,
+      alerts: this.alerts,
+      databases,
+      thresholds: {
+        maxAgeHours: {
+          daily: config.health.dailyMaxAgeHours,
+          weekly: config.health.weeklyMaxAgeHours,
+          monthly: config.health.monthlyMaxAgeHours,
+        },
+        minArtifactBytes: config.health.minArtifactBytes,
+        maxDropShare: config.health.maxDropShare,
+        dropHistory: 7,
+        verifyMaxAgeHours: config.health.verifyMaxAgeHours,
+        retentionDays: {
+          daily: config.retention.dailyDays,
+          weekly: config.retention.weeklyDays,
+          monthly: config.retention.monthlyDays,
+        },
+        runGraceHours: config.health.runGraceHours,
+      },
+      expressions: { check: config.schedules.monitor, report: config.schedules.report },
+      timeZone: config.timeZone,
+      logRetention,
+    });
+    this.dashboard = new BackupDashboard(this, 'Dashboard', { monitor: this.monitor, databases });
 
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucket.bucketName });
     new CfnOutput(this, 'ClusterName', { value: this.task.cluster.clusterName });
     new CfnOutput(this, 'TaskLogGroup', { value: this.task.logGroup.logGroupName });
     new CfnOutput(this, 'AlertTopicArn', { value: this.alerts.topic.topicArn });
     new CfnOutput(this, 'LauncherFunctionName', { value: this.launcher.function.functionName });
+    new CfnOutput(this, 'MonitorFunctionName', { value: this.monitor.function.functionName });
+    new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboard.dashboardName });
   }
 }

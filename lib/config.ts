@@ -53,6 +53,9 @@ const days = (key: string, min = 1) =>
     .int(`${key} must be a whole number of days`)
     .min(min, `${key} must be >= ${min} day${min === 1 ? '' : 's'}`);
 
+const positive = (key: string, unit: string) =>
+  z.number({ error: `${key} must be a number of ${unit}` }).positive(`${key} must be > 0 ${unit}`);
+
 const scheduleExpression = (key: string) =>
   z.string({ error: `${key} must be a schedule expression` }).refine(isScheduleExpression, {
     message: `${key} must be an EventBridge Scheduler expression like "cron(0 2 * * ? *)" or "rate(6 hours)"`,
@@ -183,6 +186,26 @@ export const configSchema = z
       .strictObject({
         enabled: z.boolean({ error: 'objectLock.enabled must be true or false' }).default(false),
         retentionDays: days('objectLock.retentionDays').optional(),
+      })
+      .prefault({}),
+    /** The monitor's health thresholds (task/core/health.ts); retention comes from `retention`. */
+    health: z
+      .strictObject({
+        dailyMaxAgeHours: positive('health.dailyMaxAgeHours', 'hours').default(26),
+        weeklyMaxAgeHours: positive('health.weeklyMaxAgeHours', 'hours').default(8 * 24),
+        monthlyMaxAgeHours: positive('health.monthlyMaxAgeHours', 'hours').default(32 * 24),
+        verifyMaxAgeHours: positive('health.verifyMaxAgeHours', 'hours').default(26),
+        minArtifactBytes: z
+          .number({ error: 'health.minArtifactBytes must be a number of bytes' })
+          .int('health.minArtifactBytes must be a whole number of bytes')
+          .min(0, 'health.minArtifactBytes must be >= 0')
+          .default(100 * 1024),
+        maxDropShare: z
+          .number({ error: 'health.maxDropShare must be a share between 0 and 1' })
+          .min(0, 'health.maxDropShare must be a share between 0 and 1')
+          .max(1, 'health.maxDropShare must be a share between 0 and 1')
+          .default(0.5),
+        runGraceHours: positive('health.runGraceHours', 'hours').default(6),
       })
       .prefault({}),
     task: z

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decideTaskAlert, TaskEventTracker } from '../functions/task-alert/core.ts';
+import type { HealthReport } from '../task/core/health.ts';
 import { backupctl, type CliResult } from '../test/support/backupctl.ts';
 import { createAppDatabase, fingerprint, makeMediaDir, treeDigest } from '../test/support/fixtures.ts';
 import { type PgCluster, startPostgres } from '../test/support/postgres.ts';
@@ -81,6 +82,15 @@ async function main(): Promise<number> {
     step('Verifying: checksums, zstd, and a test restore into a scratch PostgreSQL with row counts');
     const verify = await run(['verify', 'latest']);
     prove('the backup is restorable (verify exits 0)', verify.code === 0);
+
+    step("Health: the monitor's policy from the shell (fresh? verified? sizes and rows as usual?)");
+    await run(['status', '--database', 'shop']);
+    const health = await backupctl(['status', '--database', 'shop', '--json'], { env });
+    const daily = (JSON.parse(health.stdout) as HealthReport).verdicts.find((v) => v.tier === 'daily');
+    prove('the daily tier is healthy: fresh, verified, of normal size', daily?.status === 'ok');
+    console.log(
+      '  (weekly and monthly have not run yet: a tier counts as missing once backups began longer ago than its limit, 8 and 32 days)',
+    );
 
     step('Disaster: invoices deleted, customers overwritten, media files removed');
     await pg.psql(

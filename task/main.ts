@@ -8,6 +8,7 @@ import { findBackups, resolveBackup } from './catalog.ts';
 import { runBackup } from './commands/backup.ts';
 import { formatBackupList, summarize } from './commands/list.ts';
 import { executeRestore, planRestore } from './commands/restore.ts';
+import { checkHealth, formatReport, formatStatus } from './commands/status.ts';
 import { assertVerified, runVerify } from './commands/verify.ts';
 import { loadConfig } from './config.ts';
 import { isTier, SCHEDULED_TIERS, TIERS, type Tier } from './core/ids.ts';
@@ -22,9 +23,11 @@ const USAGE = `usage:
   backupctl list    [--tier T] [--database DB] [--json]
   backupctl verify  <id|latest> [--json]
   backupctl restore <id|latest> --confirm <db> [--target-database <db>] [--only db|media]
+  backupctl status  [--database DB] [--json]    # exit 1 when unhealthy
+  backupctl report  [--database DB]             # the weekly report
 options: --verbose (stack traces and debug logs)`;
 
-const COMMANDS = ['backup', 'list', 'verify', 'restore'];
+const COMMANDS = ['backup', 'list', 'verify', 'restore', 'status', 'report'];
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const verbose = argv.includes('--verbose');
@@ -161,6 +164,16 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
           throw error;
         }
         return 0;
+      }
+      case 'status':
+      case 'report': {
+        const databases = values.database ? [values.database] : undefined;
+        const report = await checkHealth(store, config.store.prefix, databases, deps.now(), logger);
+        if (command === 'report')
+          process.stdout.write(`${formatReport(report, `${store.location}/${config.store.prefix}`)}\n`);
+        else
+          process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
+        return command === 'status' && !report.healthy ? 1 : 0;
       }
       default:
         throw new ConfigError(`Unknown command: ${command}.`);

@@ -1,0 +1,95 @@
+/**
+ * The monitor: reads the manifests (task/inventory.ts), applies the health policy, emits the
+ * metrics the alarms and the dashboard read, and publishes an alert when something is critical
+ * (`check`) or the weekly report (`report`). A failure to read throws: the run's metrics are then
+ * missing, which the alarms treat as breaching.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { collectInventory } from '../../task/inventory.ts';
+import { createS3Client, S3Store } from '../../task/store/s3.ts';
+import { decideMonitor, METRIC_NAMESPACE, monitorEventSchema, monitorSettingsSchema } from './core.ts';
+
+const logger = new Logger({ serviceName: 'monitor' });
+const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: process.env.METRICS_SERVICE });
+const sns = new SNSClient({});
+const UNITS = {
+  Count: MetricUnit.Count,
+  Bytes: MetricUnit.Bytes,
+  Seconds: MetricUnit.Seconds,
+  None: MetricUnit.NoUnit,
+} as const;
+
+const settings = monitorSettingsSchema.parse({
+  bucket: process.env.BUCKET,
+  prefix: process.env.PREFIX ?? '',
+  topicArn: process.env.TOPIC_ARN,
+  databases: JSON.parse(process.env.DATABASES ?? '[]'),
+  thresholds: JSON.parse(process.env.THRESHOLDS ?? '{}'),
+  ...(process.env.RESTORE_FUNCTION_NAME ? { restoreFunctionName: process.env.RESTORE_FUNCTION_NAME } : {}),
+});
+const storeConfig = {
+  bucket: settings.bucket,
+  prefix: settings.prefix,
+  region: process.env.AWS_REGION ?? '',
+};
+const store = new S3Store(createS3Client(storeConfig), storeConfig);
+
+export interface MonitorResult {
+  readonly mode: 'check' | 'report';
+  readonly healthy: boolean;
+  readonly worst: string;
+  readonly published: boolean;
+}
+
+export async function handler(event: unknown): Promise<MonitorResult> {
+  const request = monitorEventSchema.parse(event ?? {});
+  const inventory = await collectInventory(store, settings.prefix, settings.databases, {
+    logger: { warn: (message, data) => logger.warn(message, data ?? {}) },
+  });
+  const outcome = decideMonitor(request, inventory, new Date(), settings.thresholds, {
+    location: `${store.location}/${settings.prefix}`,
+    ...(settings.restoreFunctionName ? { restoreFunctionName: settings.restoreFunctionName } : {}),
+  });
+
+  // One EMF document per dimension set: Powertools applies the stored dimensions to every metric.
+  const groups = new Map<string, typeof outcome.metrics>();
+  for (const datum of outcome.metrics) {
+    const key = JSON.stringify(datum.dimensions);
+    groups.set(key, [...(groups.get(key) ?? []), datum]);
+  }
+  for (const data of groups.values()) {
+    for (const [name, value] of Object.entries(data[0]?.dimensions ?? {})) metrics.addDimension(name, value);
+    for (const datum of data) metrics.addMetric(datum.name, UNITS[datum.unit], datum.value);
+    metrics.publishStoredMetrics();
+  }
+
+  const findings = outcome.report.verdicts.flatMap((v) =>
+    v.findings.map((f) => ({ database: v.database, tier: v.tier, ...f })),
+  );
+  logger.info('health evaluated', {
+    mode: request.mode,
+    healthy: outcome.report.healthy,
+    worst: outcome.report.worst,
+    findings,
+  });
+  if (outcome.publish) {
+    await sns.send(
+      new PublishCommand({
+        TopicArn: settings.topicArn,
+        Subject: outcome.publish.subject,
+        Message: outcome.publish.body,
+      }),
+    );
+    logger.info(request.mode === 'report' ? 'report published' : 'alert published', {
+      subject: outcome.publish.subject,
+    });
+  }
+  return {
+    mode: request.mode,
+    healthy: outcome.report.healthy,
+    worst: outcome.report.worst,
+    published: outcome.publish !== undefined,
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * `backupctl status` and `backupctl report`: the monitor's health policy (task/core/health.ts)
+ * from an operator's shell, over the same inventory the monitor Lambda reads.
+ */
+import {
+  DEFAULT_THRESHOLDS,
+  evaluateHealth,
+  formatHours,
+  formatSize,
+  formatWeeklyReport,
+  type HealthReport,
+} from '../core/health.ts';
+import { collectInventory } from '../inventory.ts';
+import type { Logger } from '../log.ts';
+import type { ObjectStore } from '../store/store.ts';
+import { formatTable } from './list.ts';
+
+export async function checkHealth(
+  store: ObjectStore,
+  prefix: string,
+  databases: readonly string[] | undefined,
+  now: Date,
+  logger: Logger,
+): Promise<HealthReport> {
+  const inputs = await collectInventory(store, prefix, databases, { logger });
+  return evaluateHealth(inputs, now, DEFAULT_THRESHOLDS);
+}
+
+/** A table per database and tier, every finding, and one clear healthy/unhealthy line last. */
+export function formatStatus(report: HealthReport): string {
+  const rows = report.verdicts.map((v) => [
+    v.database,
+    v.tier,
+    v.status.toUpperCase(),
+    String(v.count),
+    v.newest?.id ?? '-',
+    v.newest ? formatHours(v.newest.ageHours) : '-',
+    v.newest ? formatSize(v.newest.bytes) : '-',
+  ]);
+  const lines = [formatTable([['DATABASE', 'TIER', 'STATUS', 'BACKUPS', 'NEWEST', 'AGE', 'SIZE'], ...rows])];
+  for (const d of report.databases) {
+    const v = d.verification;
+    lines.push(
+      `${d.database}: last verification ${v ? `${v.id} ${v.ok ? 'passed' : 'FAILED'} ${formatHours(v.ageHours)} ago${v.restoreSeconds === undefined ? '' : `, test restore ${v.restoreSeconds} s`}` : 'none'}`,
+    );
+  }
+  const findings = report.verdicts.flatMap((v) => v.findings);
+  if (findings.length > 0)
+    lines.push('', ...findings.map((f) => `${f.severity.toUpperCase()}: ${f.message}`));
+  const databases = report.databases.length;
+  lines.push(
+    '',
+    report.healthy
+      ? `HEALTHY: ${databases} database${databases === 1 ? '' : 's'}${findings.length > 0 ? `, ${findings.length} warning(s)` : ', no findings'}.`
+      : `UNHEALTHY: ${findings.filter((f) => f.severity === 'critical').length} critical finding(s) across ${databases} database${databases === 1 ? '' : 's'}.`,
+  );
+  return lines.join('\n');
+}
+
+export function formatReport(report: HealthReport, location: string): string {
+  const { subject, body } = formatWeeklyReport(report, { location });
+  return `${subject}\n\n${body}`;
+}

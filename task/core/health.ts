@@ -1,0 +1,660 @@
+/**
+ * The health policy: what "the backups are healthy" means, decided once and shared by the monitor
+ * Lambda (alerts, metrics, weekly report) and `backupctl status`. Pure: the caller reads the
+ * manifests and verification records (task/inventory.ts) and passes `now`; nothing here touches
+ * AWS, the clock or the file system.
+ *
+ * Severity: a `critical` finding makes the report unhealthy (the monitor alerts, `status` exits 1);
+ * a `warning` is reported (status, weekly report, and inside any alert) but alerts on its own never,
+ * because it describes the past (a gap that rolls out of retention over months) rather than a risk
+ * to the next restore.
+ */
+import { z } from 'zod';
+import { SCHEDULED_TIERS, type ScheduledTier } from './ids.ts';
+import { type Artifact, type Manifest, totalRows } from './manifest.ts';
+import type { Verification } from './verification.ts';
+
+export type Severity = 'ok' | 'warning' | 'critical';
+
+export const CHECKS = ['missing', 'age', 'size', 'drop', 'verification', 'failed runs', 'count'] as const;
+export type CheckName = (typeof CHECKS)[number];
+
+const hours = z.number().positive();
+
+export const healthThresholdsSchema = z.strictObject({
+  /** A tier's newest complete backup older than this is critical. */
+  maxAgeHours: z.strictObject({ daily: hours, weekly: hours, monthly: hours }),
+  /** An artifact of the newest backup smaller than this is critical (0 turns the check off). */
+  minArtifactBytes: z.number().int().nonnegative(),
+  /** Share (0-1) by which size or total rows may fall below the median of the previous backups. */
+  maxDropShare: z.number().min(0).max(1),
+  /** How many previous backups of the tier the median is taken over. */
+  dropHistory: z.number().int().min(1),
+  /** The newest verification of a database older than this (or failed) is critical. */
+  verifyMaxAgeHours: hours,
+  /**
+   * Lifecycle retention per tier. Once the retention window is full (the oldest backup is at least
+   * retention minus one interval old) the tier must hold retention / interval backups.
+   */
+  retentionDays: z.strictObject({
+    daily: z.number().int().positive(),
+    weekly: z.number().int().positive(),
+    monthly: z.number().int().positive(),
+  }),
+  /**
+   * A backup folder without a manifest counts as a failed run only once it started this long ago:
+   * before that it may be a backup still uploading.
+   */
+  runGraceHours: hours,
+});
+
+export type HealthThresholds = z.infer<typeof healthThresholdsSchema>;
+
+export const DEFAULT_THRESHOLDS: HealthThresholds = {
+  maxAgeHours: { daily: 26, weekly: 8 * 24, monthly: 32 * 24 },
+  minArtifactBytes: 100 * 1024,
+  maxDropShare: 0.5,
+  dropHistory: 7,
+  // The verify drill runs daily; two hours of slack for the drill's own run time.
+  verifyMaxAgeHours: 26,
+  retentionDays: { daily: 30, weekly: 90, monthly: 365 },
+  runGraceHours: 6,
+};
+
+/** Days between two scheduled backups of a tier (monthly: the longest month). */
+export const TIER_INTERVAL_DAYS: Readonly<Record<ScheduledTier, number>> = {
+  daily: 1,
+  weekly: 7,
+  monthly: 31,
+};
+
+/** Window in which a backup folder without a manifest is reported as a failed run. */
+export const FAILED_RUN_WINDOW_HOURS = 24;
+
+/** A backup folder that has objects but no manifest: a run that failed (or is still running). */
+export interface OrphanFolder {
+  /** The backup id the folder would have had (`daily/app/20261126T020000Z`). */
+  readonly id: string;
+  /** When the run started (from the folder name), ISO 8601. */
+  readonly startedAt: string;
+  /** The newest object in the folder, ISO 8601. */
+  readonly lastModified: string;
+  readonly objects: number;
+  readonly bytes: number;
+}
+
+/** What the policy needs to know about one database in one scheduled tier. */
+export interface HealthInput {
+  readonly database: string;
+  readonly tier: ScheduledTier;
+  /** Complete backups, newest first; the newest `dropHistory + 1` are enough. */
+  readonly backups: readonly Manifest[];
+  /** Verification records by backup id. */
+  readonly verifications: Readonly<Record<string, Verification>>;
+  readonly orphans: readonly OrphanFolder[];
+  /** Complete backups in the tier, including those not read. @default backups.length */
+  readonly completeCount?: number;
+  /** Start of the oldest complete backup in the tier, ISO 8601. @default - the oldest of `backups` */
+  readonly oldestStartedAt?: string;
+  /** Bytes of every object below the tier's prefix for this database. @default - sum of `backups` */
+  readonly storedBytes?: number;
+}
+
+export interface Finding {
+  readonly check: CheckName;
+  readonly severity: Exclude<Severity, 'ok'>;
+  /** One sentence with the numbers, naming the database and tier. */
+  readonly message: string;
+}
+
+export interface BackupSummary {
+  readonly id: string;
+  readonly finishedAt: string;
+  readonly ageHours: number;
+  /** Bytes of all artifacts. */
+  readonly bytes: number;
+  readonly durationSeconds: number;
+}
+
+export interface VerificationSummary {
+  readonly id: string;
+  readonly verifiedAt: string;
+  readonly ok: boolean;
+  readonly ageHours: number;
+  readonly restoreSeconds?: number;
+  /** The failed checks, one line each (empty when ok). */
+  readonly failures: readonly string[];
+}
+
+export interface TierVerdict {
+  readonly database: string;
+  readonly tier: ScheduledTier;
+  readonly status: Severity;
+  readonly findings: readonly Finding[];
+  readonly newest?: BackupSummary;
+  readonly count: number;
+  readonly storedBytes: number;
+  /** Total bytes of the backups read, newest first: the size trend. */
+  readonly sizes: readonly number[];
+  /** Runs without a manifest reported by the failed-runs check. */
+  readonly failedRuns: number;
+}
+
+export interface DatabaseSummary {
+  readonly database: string;
+  readonly status: Severity;
+  /** The newest backup that passes its own checks (size, drop, verification): the one to restore. */
+  readonly newestGood?: BackupSummary & { readonly tier: ScheduledTier; readonly verified: boolean };
+  /** The newest verification of any of the database's backups. */
+  readonly verification?: VerificationSummary;
+}
+
+export interface HealthReport {
+  readonly checkedAt: string;
+  /** False when any finding is critical. */
+  readonly healthy: boolean;
+  readonly worst: Severity;
+  readonly verdicts: readonly TierVerdict[];
+  readonly databases: readonly DatabaseSummary[];
+}
+
+const SEVERITY_RANK: Readonly<Record<Severity, number>> = { ok: 0, warning: 1, critical: 2 };
+const HOUR_MS = 3_600_000;
+
+export function worstOf(severities: Iterable<Severity>): Severity {
+  let worst: Severity = 'ok';
+  for (const s of severities) if (SEVERITY_RANK[s] > SEVERITY_RANK[worst]) worst = s;
+  return worst;
+}
+
+/** Applies every check to every database and tier. Inputs of the pre-restore tier are not expected. */
+export function evaluateHealth(
+  inputs: readonly HealthInput[],
+  now: Date,
+  thresholds: HealthThresholds = DEFAULT_THRESHOLDS,
+): HealthReport {
+  const byDatabase = new Map<string, HealthInput[]>();
+  for (const input of inputs) {
+    const list = byDatabase.get(input.database) ?? [];
+    list.push(input);
+    byDatabase.set(input.database, list);
+  }
+  const verdicts: TierVerdict[] = [];
+  const databases: DatabaseSummary[] = [];
+  for (const [database, list] of [...byDatabase].sort(([a], [b]) => a.localeCompare(b))) {
+    const tiers = [...list].sort((a, b) => SCHEDULED_TIERS.indexOf(a.tier) - SCHEDULED_TIERS.indexOf(b.tier));
+    const databaseStart = earliest(tiers.flatMap((t) => startOf(t) ?? []));
+    const verification = newestVerification(tiers, now);
+    // A verification is about the database (the drill verifies its newest backup, whatever the
+    // tier), so its finding goes on the most frequent tier's verdict: one finding, not three.
+    const verificationFindings = checkVerification(database, verification, databaseStart, now, thresholds);
+    const dbVerdicts = tiers.map((input, i) =>
+      evaluateTier(input, now, thresholds, databaseStart, i === 0 ? verificationFindings : []),
+    );
+    verdicts.push(...dbVerdicts);
+    databases.push({
+      database,
+      status: worstOf(dbVerdicts.map((v) => v.status)),
+      ...optional('newestGood', newestGood(tiers, now, thresholds)),
+      ...optional('verification', verification),
+    });
+  }
+  const worst = worstOf(verdicts.map((v) => v.status));
+  return { checkedAt: now.toISOString(), healthy: worst !== 'critical', worst, verdicts, databases };
+}
+
+function evaluateTier(
+  input: HealthInput,
+  now: Date,
+  t: HealthThresholds,
+  databaseStart: number | undefined,
+  extra: readonly Finding[],
+): TierVerdict {
+  const { database, tier, backups } = input;
+  const findings: Finding[] = [];
+  const newest = backups[0];
+  const limit = t.maxAgeHours[tier];
+  if (!newest) {
+    const runningHours = databaseStart === undefined ? undefined : hoursBetween(databaseStart, now);
+    if (runningHours === undefined) {
+      findings.push({
+        check: 'missing',
+        severity: 'critical',
+        message: `no complete ${tier} backup of ${database} exists`,
+      });
+    } else if (runningHours > limit) {
+      findings.push({
+        check: 'missing',
+        severity: 'critical',
+        message: `no complete ${tier} backup of ${database} exists, although its backups started ${formatHours(runningHours)} ago (limit ${formatLimit(limit)})`,
+      });
+    }
+  } else {
+    const age = ageHours(newest.finishedAt, now);
+    if (age > limit) {
+      findings.push({
+        check: 'age',
+        severity: 'critical',
+        message: `newest ${tier} backup of ${database} is ${formatHours(age)} old (limit ${formatLimit(limit)})`,
+      });
+    }
+    findings.push(...checkBackup(newest, backups.slice(1, 1 + t.dropHistory), t));
+  }
+
+  const failed = input.orphans.filter((o) => {
+    const started = ageHours(o.startedAt, now);
+    return started >= t.runGraceHours && ageHours(o.lastModified, now) <= FAILED_RUN_WINDOW_HOURS;
+  });
+  if (failed.length > 0) {
+    findings.push({
+      check: 'failed runs',
+      severity: 'critical',
+      message: `${failed.length} ${tier} run${failed.length === 1 ? '' : 's'} of ${database} in the last ${FAILED_RUN_WINDOW_HOURS} h left objects but no manifest (${failed.map((o) => o.id).join(', ')})`,
+    });
+  }
+
+  const count = input.completeCount ?? backups.length;
+  const oldest = startOf(input);
+  const retention = t.retentionDays[tier];
+  const interval = TIER_INTERVAL_DAYS[tier];
+  const expected = Math.floor(retention / interval);
+  if (oldest !== undefined && hoursBetween(oldest, now) >= (retention - interval) * 24 && count < expected) {
+    findings.push({
+      check: 'count',
+      severity: 'warning',
+      message: `${tier} tier of ${database} holds ${count} complete backup${count === 1 ? '' : 's'}; ${retention}-day retention at one per ${interval === 1 ? 'day' : `${interval} days`} implies at least ${expected}`,
+    });
+  }
+
+  findings.push(...extra);
+  return {
+    database,
+    tier,
+    status: worstOf(findings.map((f) => f.severity)),
+    findings,
+    ...optional('newest', newest && summarize(newest, now)),
+    count,
+    storedBytes: input.storedBytes ?? backups.reduce((sum, m) => sum + backupBytes(m), 0),
+    sizes: backups.map(backupBytes),
+    failedRuns: failed.length,
+  };
+}
+
+/** Size and drop checks of one backup against the previous ones of its tier (newest first). */
+function checkBackup(backup: Manifest, previous: readonly Manifest[], t: HealthThresholds): Finding[] {
+  const findings: Finding[] = [];
+  for (const artifact of backup.artifacts) {
+    if (artifact.bytes < t.minArtifactBytes) {
+      findings.push({
+        check: 'size',
+        severity: 'critical',
+        message: `${ARTIFACT_NAMES[artifact.kind]} of ${backup.id} is ${formatSize(artifact.bytes)}, below the ${formatSize(t.minArtifactBytes)} minimum`,
+      });
+    }
+    const history = previous.flatMap((m) => m.artifacts.filter((a) => a.kind === artifact.kind));
+    const median = medianOf(history.map((a) => a.bytes));
+    const drop = dropShare(artifact.bytes, median);
+    if (median !== undefined && drop > t.maxDropShare) {
+      findings.push({
+        check: 'drop',
+        severity: 'critical',
+        message: `${ARTIFACT_NAMES[artifact.kind]} of ${backup.id} is ${formatSize(artifact.bytes)}, ${percent(drop)} below the median ${formatSize(median)} of the previous ${history.length} ${backup.tier} backups (limit ${percent(t.maxDropShare)})`,
+      });
+    }
+  }
+  const rows = rowsOf(backup);
+  if (rows !== undefined) {
+    const history = previous.flatMap((m) => rowsOf(m) ?? []);
+    const median = medianOf(history);
+    const drop = dropShare(rows, median);
+    if (median !== undefined && drop > t.maxDropShare) {
+      findings.push({
+        check: 'drop',
+        severity: 'critical',
+        message: `${backup.id} holds ${formatCount(rows)} rows in total, ${percent(drop)} below the median ${formatCount(median)} of the previous ${history.length} ${backup.tier} backups (limit ${percent(t.maxDropShare)})`,
+      });
+    }
+  }
+  return findings;
+}
+
+function checkVerification(
+  database: string,
+  verification: VerificationSummary | undefined,
+  databaseStart: number | undefined,
+  now: Date,
+  t: HealthThresholds,
+): Finding[] {
+  const limit = formatLimit(t.verifyMaxAgeHours);
+  if (!verification) {
+    // Nothing to verify yet is not a verification problem; the missing check reports it.
+    if (databaseStart === undefined) return [];
+    const waiting = hoursBetween(databaseStart, now);
+    if (waiting <= t.verifyMaxAgeHours) return [];
+    return [
+      {
+        check: 'verification',
+        severity: 'critical',
+        message: `no backup of ${database} has been verified, although its backups started ${formatHours(waiting)} ago (limit ${limit})`,
+      },
+    ];
+  }
+  if (!verification.ok) {
+    return [
+      {
+        check: 'verification',
+        severity: 'critical',
+        message: `newest verification of ${database} (${verification.id}, ${formatHours(verification.ageHours)} ago) failed: ${verification.failures.join('; ') || 'no check passed'}`,
+      },
+    ];
+  }
+  if (verification.ageHours > t.verifyMaxAgeHours) {
+    return [
+      {
+        check: 'verification',
+        severity: 'critical',
+        message: `newest verification of ${database} is ${formatHours(verification.ageHours)} old (limit ${limit})`,
+      },
+    ];
+  }
+  return [];
+}
+
+function newestVerification(inputs: readonly HealthInput[], now: Date): VerificationSummary | undefined {
+  const all = inputs.flatMap((i) => Object.values(i.verifications));
+  const newest = all.sort((a, b) => b.verifiedAt.localeCompare(a.verifiedAt))[0];
+  if (!newest) return undefined;
+  return {
+    id: newest.id,
+    verifiedAt: newest.verifiedAt,
+    ok: newest.ok,
+    ageHours: ageHours(newest.verifiedAt, now),
+    ...optional('restoreSeconds', newest.restoreSeconds),
+    failures: newest.checks
+      .filter((c) => !c.ok)
+      .map((c) => `${c.artifact} ${c.name}${c.detail ? `: ${c.detail}` : ''}`),
+  };
+}
+
+/**
+ * The newest backup, over every tier, that is not suspect: not failed verification, no artifact
+ * below the minimum, no drop against the backups before it. An emptied database's backup is the
+ * newest, and the one not to restore.
+ */
+function newestGood(
+  inputs: readonly HealthInput[],
+  now: Date,
+  t: HealthThresholds,
+): DatabaseSummary['newestGood'] | undefined {
+  const candidates = inputs
+    .flatMap((input) => input.backups.map((backup, i) => ({ input, backup, i })))
+    .sort((a, b) => b.backup.finishedAt.localeCompare(a.backup.finishedAt));
+  for (const { input, backup, i } of candidates) {
+    const verification = input.verifications[backup.id];
+    if (verification && !verification.ok) continue;
+    if (checkBackup(backup, input.backups.slice(i + 1, i + 1 + t.dropHistory), t).length > 0) continue;
+    return { ...summarize(backup, now), tier: input.tier, verified: verification?.ok === true };
+  }
+  return undefined;
+}
+
+function summarize(m: Manifest, now: Date): BackupSummary {
+  return {
+    id: m.id,
+    finishedAt: m.finishedAt,
+    ageHours: ageHours(m.finishedAt, now),
+    bytes: backupBytes(m),
+    durationSeconds: Math.max(0, (Date.parse(m.finishedAt) - Date.parse(m.startedAt)) / 1000),
+  };
+}
+
+export function backupBytes(m: Manifest): number {
+  return m.artifacts.reduce((sum, a) => sum + a.bytes, 0);
+}
+
+function rowsOf(m: Manifest): number | undefined {
+  const pg = m.artifacts.find((a) => a.kind === 'postgres');
+  return pg?.kind === 'postgres' ? totalRows(pg) : undefined;
+}
+
+function startOf(input: HealthInput): number | undefined {
+  if (input.oldestStartedAt) return Date.parse(input.oldestStartedAt);
+  return earliest(input.backups.map((m) => Date.parse(m.startedAt)));
+}
+
+function earliest(times: readonly number[]): number | undefined {
+  return times.length === 0 ? undefined : Math.min(...times);
+}
+
+function ageHours(iso: string, now: Date): number {
+  return hoursBetween(Date.parse(iso), now);
+}
+
+function hoursBetween(from: number, now: Date): number {
+  // A clock a little ahead of ours must not make a backup look older, or negative.
+  return Math.max(0, (now.getTime() - from) / HOUR_MS);
+}
+
+function medianOf(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** How far `value` fell below `median`, as a share; 0 when it did not fall or there is no baseline. */
+function dropShare(value: number, median: number | undefined): number {
+  if (median === undefined || median <= 0) return 0;
+  return Math.max(0, (median - value) / median);
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+const ARTIFACT_NAMES: Readonly<Record<Artifact['kind'], string>> = {
+  postgres: 'database dump',
+  media: 'media archive',
+};
+
+// ---- formatting, shared by the SNS alert, the weekly report and `backupctl status` ----
+
+/** "31.0 h" below two days, "9.2 days" from there. */
+export function formatHours(hoursValue: number): string {
+  return hoursValue < 48 ? `${hoursValue.toFixed(1)} h` : `${(hoursValue / 24).toFixed(1)} days`;
+}
+
+/** A configured limit: "26 h", "8 days". */
+export function formatLimit(hoursValue: number): string {
+  return hoursValue >= 48 && hoursValue % 24 === 0 ? `${hoursValue / 24} days` : `${hoursValue} h`;
+}
+
+export function formatSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+function formatCount(value: number): string {
+  return Math.round(value).toLocaleString('en-US');
+}
+
+function percent(share: number): string {
+  return `${Math.round(share * 100)}%`;
+}
+
+export interface MessageContext {
+  /** Where the backups are, for the text (e.g. `s3://my-backups`). */
+  readonly location?: string;
+  /** The restore Lambda's name: adds the `aws lambda invoke` restore line. */
+  readonly restoreFunctionName?: string;
+}
+
+export interface Message {
+  /** At most 100 printable ASCII characters (SNS's limit for email subjects). */
+  readonly subject: string;
+  readonly body: string;
+}
+
+const SUBJECT_MAX = 100;
+const CHECK_RANK: Readonly<Record<CheckName, number>> = Object.fromEntries(
+  CHECKS.map((c, i) => [c, i]),
+) as Record<CheckName, number>;
+
+interface LocatedFinding extends Finding {
+  readonly database: string;
+  readonly tier: ScheduledTier;
+}
+
+function allFindings(report: HealthReport): LocatedFinding[] {
+  return report.verdicts
+    .flatMap((v) => v.findings.map((f) => ({ ...f, database: v.database, tier: v.tier })))
+    .sort(
+      (a, b) =>
+        SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
+        CHECK_RANK[a.check] - CHECK_RANK[b.check] ||
+        a.database.localeCompare(b.database) ||
+        SCHEDULED_TIERS.indexOf(a.tier) - SCHEDULED_TIERS.indexOf(b.tier),
+    );
+}
+
+/**
+ * The alert: the subject names the database and the worst problem; the body lists every finding,
+ * the newest good backup of each database, and the commands to investigate and to restore.
+ */
+export function formatAlert(report: HealthReport, context: MessageContext = {}): Message {
+  const findings = allFindings(report);
+  const worst = findings[0];
+  const subject = worst
+    ? subjectFor(
+        `Backup ${worst.severity.toUpperCase()} ${worst.database}: `,
+        worst.message,
+        findings.length - 1,
+      )
+    : 'Backups healthy';
+  const lines = [
+    `Backups${context.location ? ` in ${context.location}` : ''} are ${report.healthy ? (findings.length > 0 ? 'healthy, with warnings' : 'healthy') : 'UNHEALTHY'} (checked ${report.checkedAt}).`,
+    '',
+    'Findings:',
+    ...(findings.length > 0
+      ? findings.map((f) => `  ${f.severity.toUpperCase().padEnd(8)}  ${f.database} ${f.tier}: ${f.message}`)
+      : ['  none']),
+    '',
+    'Newest good backup:',
+    ...report.databases.map((d) => `  ${d.database}: ${describeGood(d)}`),
+    '',
+    'Newest backup per tier:',
+    ...report.verdicts.map(
+      (v) =>
+        `  ${v.database} ${v.tier.padEnd(7)}  ${v.newest ? `${v.newest.id}, ${formatHours(v.newest.ageHours)} ago, ${formatSize(v.newest.bytes)}` : 'none'}  (${v.count} complete)`,
+    ),
+  ];
+  const affected = [
+    ...new Set(
+      findings.length > 0 ? findings.map((f) => f.database) : report.databases.map((d) => d.database),
+    ),
+  ];
+  lines.push('', 'Investigate:', '  backupctl status');
+  for (const database of affected) {
+    lines.push(`  backupctl list --database ${database}`, `  PGDATABASE=${database} backupctl verify latest`);
+  }
+  for (const database of affected) {
+    const good = report.databases.find((d) => d.database === database)?.newestGood;
+    if (!good) continue;
+    lines.push(
+      '',
+      `Restore ${database} from ${good.id} (replaces database ${database}; a pre-restore backup is taken first):`,
+    );
+    if (context.restoreFunctionName) {
+      const payload = JSON.stringify({ database, backup: good.id, confirm: database });
+      lines.push(
+        `  aws lambda invoke --function-name ${context.restoreFunctionName} --cli-binary-format raw-in-base64-out --payload '${payload}' out.json`,
+      );
+    }
+    lines.push(`  backupctl restore ${good.id} --confirm ${database}`);
+  }
+  return { subject, body: `${lines.join('\n')}\n` };
+}
+
+function describeGood(d: DatabaseSummary): string {
+  const g = d.newestGood;
+  if (!g) return 'none: no backup passes the checks';
+  return `${g.id}, finished ${g.finishedAt} (${formatHours(g.ageHours)} ago), ${formatSize(g.bytes)}, ${g.verified ? 'verified' : 'not verified'}`;
+}
+
+/** "Backup CRITICAL app: <message> (+2 more)", cut to the SNS subject limit. */
+function subjectFor(head: string, message: string, more: number): string {
+  const tail = more > 0 ? ` (+${more} more)` : '';
+  const room = SUBJECT_MAX - head.length - tail.length;
+  const text = message.length > room ? `${message.slice(0, Math.max(0, room - 3))}...` : message;
+  return asciiLine(`${head}${text}${tail}`).slice(0, SUBJECT_MAX);
+}
+
+// SNS subjects: printable ASCII, no line breaks.
+function asciiLine(value: string): string {
+  return value.replace(/[^\x20-\x7e]/g, '?');
+}
+
+/**
+ * The weekly report: per database its backups per tier, the newest, sizes and their trend, the last
+ * verification and its restore time, and the storage used.
+ */
+export function formatWeeklyReport(report: HealthReport, context: MessageContext = {}): Message {
+  const findings = allFindings(report);
+  const totalStored = report.verdicts.reduce((sum, v) => sum + v.storedBytes, 0);
+  const state = report.healthy
+    ? findings.length > 0
+      ? `${findings.length} warning(s)`
+      : 'healthy'
+    : 'UNHEALTHY';
+  const subject = asciiLine(
+    `Backup report ${report.checkedAt.slice(0, 10)}: ${report.databases.length} database${report.databases.length === 1 ? '' : 's'}, ${state}`,
+  ).slice(0, SUBJECT_MAX);
+  const lines = [
+    `Weekly backup report${context.location ? ` for ${context.location}` : ''}, ${report.checkedAt}.`,
+    `Overall: ${state}; storage used ${formatSize(totalStored)}.`,
+  ];
+  for (const d of report.databases) {
+    lines.push('', `== ${d.database} (${d.status}) ==`);
+    for (const v of report.verdicts.filter((x) => x.database === d.database)) {
+      const newest = v.newest
+        ? `newest ${v.newest.id} (${formatHours(v.newest.ageHours)} ago, ${formatSize(v.newest.bytes)}, took ${Math.round(v.newest.durationSeconds)} s)`
+        : 'no backup';
+      lines.push(
+        `  ${v.tier.padEnd(7)}  ${v.count} backup${v.count === 1 ? '' : 's'}, ${formatSize(v.storedBytes)} stored; ${newest}`,
+        `           sizes, newest first: ${v.sizes.length > 0 ? v.sizes.map(formatSize).join(', ') : '-'}${trend(v.sizes)}`,
+      );
+    }
+    const ver = d.verification;
+    lines.push(
+      ver
+        ? `  last verification: ${ver.id} ${ver.ok ? 'passed' : 'FAILED'} ${formatHours(ver.ageHours)} ago${ver.restoreSeconds !== undefined ? `; test restore took ${Math.round(ver.restoreSeconds)} s` : ''}`
+        : '  last verification: none',
+      `  newest good backup: ${describeGood(d)}`,
+    );
+  }
+  lines.push('', 'Findings:');
+  lines.push(
+    ...(findings.length > 0
+      ? findings.map((f) => `  ${f.severity.toUpperCase().padEnd(8)}  ${f.database} ${f.tier}: ${f.message}`)
+      : ['  none']),
+  );
+  lines.push('', 'Details: backupctl status');
+  return { subject, body: `${lines.join('\n')}\n` };
+}
+
+/** "; trend +12% against the median of the previous" or nothing without history. */
+function trend(sizes: readonly number[]): string {
+  const [newest, ...previous] = sizes;
+  const median = medianOf(previous);
+  if (newest === undefined || median === undefined || median === 0) return '';
+  const change = (newest - median) / median;
+  return `; ${change >= 0 ? '+' : '-'}${percent(Math.abs(change))} against the median of the previous ${previous.length}`;
+}

@@ -1,0 +1,252 @@
+import type { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { formatTimestamp } from '../../task/core/ids.ts';
+import type { Manifest } from '../../task/core/manifest.ts';
+import type { Verification } from '../../task/core/verification.ts';
+import { NotFoundError } from '../../task/errors.ts';
+import { collectInventory } from '../../task/inventory.ts';
+import type { ObjectInfo, ObjectStore } from '../../task/store/store.ts';
+
+/** An in-memory store that counts the requests the inventory makes. */
+class MemoryStore implements ObjectStore {
+  readonly location = 'memory://test';
+  readonly objects = new Map<string, { text: string; lastModified: Date }>();
+  readonly calls = { list: [] as string[], listFolders: [] as string[], read: [] as string[] };
+
+  set(key: string, text: string, lastModified = new Date('2026-11-26T00:00:00Z')): void {
+    this.objects.set(key, { text, lastModified });
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    this.calls.list.push(prefix);
+    for (const key of [...this.objects.keys()].sort()) {
+      const o = this.objects.get(key);
+      if (o && key.startsWith(prefix)) yield { key, size: o.text.length, lastModified: o.lastModified };
+    }
+  }
+
+  async listFolders(prefix: string): Promise<string[]> {
+    this.calls.listFolders.push(prefix);
+    const folders = new Set<string>();
+    for (const key of this.objects.keys()) {
+      if (!key.startsWith(prefix)) continue;
+      const rest = key.slice(prefix.length);
+      if (rest.includes('/')) folders.add(`${prefix}${rest.slice(0, rest.indexOf('/') + 1)}`);
+    }
+    return [...folders].sort();
+  }
+
+  async getText(key: string): Promise<string> {
+    return (await this.read(key)).text;
+  }
+
+  async read(key: string): Promise<{ text: string; etag: string }> {
+    this.calls.read.push(key);
+    const o = this.objects.get(key);
+    if (!o) throw new NotFoundError(`no such object ${key}`);
+    return { text: o.text, etag: '"e"' };
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return this.objects.has(key);
+  }
+
+  upload(): Promise<void> {
+    throw new Error('the inventory must not write');
+  }
+  putIfAbsent(): Promise<string> {
+    throw new Error('the inventory must not write');
+  }
+  replace(): Promise<string> {
+    throw new Error('the inventory must not write');
+  }
+  put(): Promise<void> {
+    throw new Error('the inventory must not write');
+  }
+  get(): Promise<Readable> {
+    throw new Error('the inventory must not read artifacts');
+  }
+}
+
+const PREFIX = 'env/';
+const DAY = 86_400_000;
+const T0 = Date.parse('2026-11-26T02:00:00Z');
+
+function manifestFor(tier: string, database: string, started: Date): Manifest {
+  const id = `${tier}/${database}/${formatTimestamp(started)}`;
+  return {
+    formatVersion: 1,
+    id,
+    tier: tier as Manifest['tier'],
+    database,
+    startedAt: started.toISOString(),
+    finishedAt: new Date(started.getTime() + 60_000).toISOString(),
+    tool: { name: 'backupctl', version: '0.1.0' },
+    artifacts: [
+      {
+        kind: 'postgres',
+        key: `${PREFIX}${id}/db.dump.zst`,
+        compression: 'zstd',
+        bytes: 200_000,
+        sha256: 'a'.repeat(64),
+        durationMs: 1,
+        format: 'custom',
+        tables: [],
+        largeObjects: 0,
+      },
+    ],
+  };
+}
+
+/** Puts a complete backup (artifact, then manifest) and returns its manifest. */
+function putBackup(store: MemoryStore, tier: string, database: string, started: Date): Manifest {
+  const m = manifestFor(tier, database, started);
+  store.set(`${PREFIX}${m.id}/db.dump.zst`, 'x'.repeat(1000), started);
+  store.set(`${PREFIX}${m.id}/manifest.json`, JSON.stringify(m), started);
+  return m;
+}
+
+function putVerification(store: MemoryStore, id: string, ok: boolean): void {
+  const v: Verification = {
+    formatVersion: 1,
+    id,
+    verifiedAt: '2026-11-26T05:00:00Z',
+    ok,
+    checks: [],
+    restoreSeconds: 12,
+    tool: { name: 'backupctl', version: '0.1.0' },
+  };
+  store.set(`${PREFIX}${id}/verification.json`, JSON.stringify(v));
+}
+
+describe('collectInventory', () => {
+  it('returns the complete backups of each database and tier newest first, with their verifications', async () => {
+    // Prepare
+    const store = new MemoryStore();
+    const older = putBackup(store, 'daily', 'app', new Date(T0 - DAY));
+    const newer = putBackup(store, 'daily', 'app', new Date(T0));
+    putVerification(store, newer.id, true);
+    const weekly = putBackup(store, 'weekly', 'app', new Date(T0 - 3 * DAY));
+    // Act
+    const inputs = await collectInventory(store, PREFIX, ['app']);
+    // Assess
+    expect(inputs.map((i) => [i.tier, i.backups.map((m) => m.id)])).toEqual([
+      ['daily', [newer.id, older.id]],
+      ['weekly', [weekly.id]],
+      ['monthly', []],
+    ]);
+    expect(Object.keys(inputs[0]?.verifications ?? {})).toEqual([newer.id]);
+    expect(inputs[0]).toMatchObject({
+      completeCount: 2,
+      oldestStartedAt: older.startedAt,
+      storedBytes: expect.any(Number),
+      orphans: [],
+    });
+  });
+
+  it('reports a folder without a manifest as an orphan with its newest object time', async () => {
+    const store = new MemoryStore();
+    putBackup(store, 'daily', 'app', new Date(T0 - DAY));
+    const failedId = `daily/app/${formatTimestamp(new Date(T0))}`;
+    store.set(`${PREFIX}${failedId}/db.dump.zst`, 'partial', new Date(T0 + 60_000));
+    store.set(`${PREFIX}${failedId}/media.tar.zst`, 'partial', new Date(T0 + 120_000));
+
+    const [daily] = await collectInventory(store, PREFIX, ['app']);
+
+    expect(daily?.backups).toHaveLength(1);
+    expect(daily?.orphans).toEqual([
+      {
+        id: failedId,
+        startedAt: new Date(T0).toISOString(),
+        lastModified: new Date(T0 + 120_000).toISOString(),
+        objects: 2,
+        bytes: 14,
+      },
+    ]);
+  });
+
+  it('lists once per database and tier and reads only the newest eight manifests', async () => {
+    const store = new MemoryStore();
+    for (let i = 0; i < 30; i++) putBackup(store, 'daily', 'app', new Date(T0 - i * DAY));
+
+    const [daily] = await collectInventory(store, PREFIX, ['app']);
+
+    expect(store.calls.list).toEqual([
+      `${PREFIX}daily/app/`,
+      `${PREFIX}weekly/app/`,
+      `${PREFIX}monthly/app/`,
+    ]);
+    expect(store.calls.listFolders).toEqual([]);
+    expect(store.calls.read).toHaveLength(8);
+    expect(daily?.backups).toHaveLength(8);
+    expect(daily?.completeCount).toBe(30);
+    expect(daily?.oldestStartedAt).toBe(new Date(T0 - 29 * DAY).toISOString());
+  });
+
+  it('discovers the databases from the tier folders when none are given, never listing pre-restore', async () => {
+    const store = new MemoryStore();
+    putBackup(store, 'daily', 'app', new Date(T0));
+    putBackup(store, 'monthly', 'billing', new Date(T0));
+    putBackup(store, 'pre-restore', 'other', new Date(T0));
+
+    const inputs = await collectInventory(store, PREFIX);
+
+    expect(inputs.map((i) => `${i.tier}/${i.database}:${i.backups.length}`)).toEqual([
+      'daily/app:1',
+      'weekly/app:0',
+      'monthly/app:0',
+      'daily/billing:0',
+      'weekly/billing:0',
+      'monthly/billing:1',
+    ]);
+    expect([...store.calls.list, ...store.calls.listFolders].some((p) => p.includes('pre-restore'))).toBe(
+      false,
+    );
+  });
+
+  it('does not mistake another database whose name starts the same for this one', async () => {
+    const store = new MemoryStore();
+    putBackup(store, 'daily', 'app2', new Date(T0));
+
+    const [daily] = await collectInventory(store, PREFIX, ['app']);
+
+    expect(daily?.backups).toEqual([]);
+    expect(daily?.orphans).toEqual([]);
+  });
+
+  it.each([
+    ['is not JSON', '{', 'manifest is not JSON'],
+    ['fails the schema', JSON.stringify({ formatVersion: 9 }), 'manifest is invalid'],
+    ['names another backup', 'OTHER', 'it names backup daily/app/20261125T020000Z'],
+  ])('skips a manifest that %s with a warning', async (_case, text, reason) => {
+    const store = new MemoryStore();
+    const good = putBackup(store, 'daily', 'app', new Date(T0 - DAY));
+    const bad = manifestFor('daily', 'app', new Date(T0));
+    store.set(`${PREFIX}${bad.id}/manifest.json`, text === 'OTHER' ? JSON.stringify(good) : text);
+    const warnings: unknown[] = [];
+
+    const [daily] = await collectInventory(store, PREFIX, ['app'], {
+      logger: { warn: (message, data) => warnings.push({ message, ...data }) },
+    });
+
+    expect(daily?.backups.map((m) => m.id)).toEqual([good.id]);
+    expect(warnings).toEqual([
+      expect.objectContaining({ message: 'manifest skipped', reason: expect.stringContaining(reason) }),
+    ]);
+  });
+
+  it('skips an invalid verification record with a warning and keeps the backup', async () => {
+    const store = new MemoryStore();
+    const m = putBackup(store, 'daily', 'app', new Date(T0));
+    store.set(`${PREFIX}${m.id}/verification.json`, JSON.stringify({ id: m.id, ok: 'yes' }));
+    const warnings: string[] = [];
+
+    const [daily] = await collectInventory(store, PREFIX, ['app'], {
+      logger: { warn: (message) => warnings.push(message) },
+    });
+
+    expect(daily?.backups).toHaveLength(1);
+    expect(daily?.verifications).toEqual({});
+    expect(warnings).toEqual(['verification skipped']);
+  });
+});
