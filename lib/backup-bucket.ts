@@ -6,6 +6,7 @@ import * as cxapi from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { TIERS, type Tier } from '../task/core/ids.ts';
 import { databaseTierPrefix } from '../task/core/keys.ts';
+import { lockKey } from '../task/core/lock.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 
 /** S3 storage classes the monthly tier may move to. */
@@ -204,6 +205,44 @@ export class BackupBucket extends Construct {
         'Backups are objects below one tier/database prefix whose names (timestamps) are made at run time; the prefix is the narrowest scope.',
       );
     }
+    this.grantLockAndList(grantee, database);
+  }
+
+  /**
+   * What one database's restore task may do: read every tier of that database (pre-restore too, so
+   * a restore can be undone), write only its pre-restore safety backup and its lock, list the
+   * bucket, and use the bucket key through S3 only. Never delete.
+   */
+  grantRestoreAccess(grantee: iam.IRole, database: string): void {
+    const readResources = TIERS.map((tier) =>
+      this.bucket.arnForObjects(`${databaseTierPrefix('', tier, database)}*`),
+    );
+    iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: readResources });
+    const safetyBackups = this.bucket.arnForObjects(`${databaseTierPrefix('', 'pre-restore', database)}*`);
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+      resourceArns: [safetyBackups],
+    });
+    for (const resource of readResources) {
+      acknowledgeWildcardResource(
+        grantee,
+        resource,
+        'A restore reads the backups below one tier/database prefix, whose names (timestamps) are made at run time; the prefix is the narrowest scope.',
+      );
+    }
+    this.grantLockAndList(grantee, database);
+  }
+
+  private grantLockAndList(grantee: iam.IRole, database: string): void {
+    // The lock is taken and renewed with conditional puts and read back; never deleted.
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject', 's3:PutObject'],
+      resourceArns: [this.bucket.arnForObjects(lockKey('', database))],
+    });
+    // Unconditional: without ListBucket, S3 answers a read of a missing key (no lock yet, no
+    // manifest yet) with 403 instead of 404, and backupctl could not tell "absent" from "denied".
     iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] });
     grantee.addToPrincipalPolicy(
       new iam.PolicyStatement({

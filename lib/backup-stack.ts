@@ -9,6 +9,7 @@ import { BackupDashboard } from './dashboard.ts';
 import { Launcher } from './launcher.ts';
 import { Monitor } from './monitor.ts';
 import { BackupNetwork } from './network.ts';
+import { Restore } from './restore.ts';
 import { BackupSchedules } from './schedules.ts';
 import { TaskAlerts } from './task-alerts.ts';
 
@@ -27,6 +28,7 @@ export class BackupStack extends Stack {
   readonly bucket: BackupBucket;
   readonly alerts: AlertTopic;
   readonly task: BackupTask;
+  readonly restore: Restore;
   readonly launcher: Launcher;
   readonly schedules: BackupSchedules;
   readonly taskAlerts: TaskAlerts;
@@ -70,26 +72,44 @@ export class BackupStack extends Stack {
       cpu: config.task.cpu,
       memoryMiB: config.task.memoryMiB,
       pgMajorVersion: config.task.pgMajorVersion,
+      ephemeralStorageGiB: config.task.ephemeralStorageGiB,
+      logRetention,
+    });
+    this.restore = new Restore(this, 'Restore', {
+      task: this.task,
+      network: this.network,
+      backupBucket: this.bucket,
+      alerts: this.alerts,
+      databases: config.databases,
+      cpu: config.task.cpu,
+      memoryMiB: config.task.memoryMiB,
       logRetention,
     });
     this.launcher = new Launcher(this, 'Launcher', {
       task: this.task,
       network: this.network,
       alerts: this.alerts,
+      exclusiveWith: this.restore.targets,
     });
     this.schedules = new BackupSchedules(this, 'Schedules', {
       databases: config.databases.map((db) => db.name),
       launcher: this.launcher.function,
       expressions: config.schedules,
+      verifyExpression: config.schedules.verify,
       timeZone: config.timeZone,
       alerts: this.alerts,
     });
-    this.taskAlerts = new TaskAlerts(this, 'TaskAlerts', { task: this.task, alerts: this.alerts });
+    this.taskAlerts = new TaskAlerts(this, 'TaskAlerts', {
+      task: this.task,
+      alerts: this.alerts,
+      additionalTargets: this.restore.targets,
+    });
     const databases = config.databases.map((db) => db.name);
     this.monitor = new Monitor(this, 'Monitor', {
       bucket: this.bucket,
       alerts: this.alerts,
       databases,
+      restoreFunction: this.restore.function,
       thresholds: {
         maxAgeHours: {
           daily: config.health.dailyMaxAgeHours,
@@ -118,6 +138,7 @@ export class BackupStack extends Stack {
     new CfnOutput(this, 'TaskLogGroup', { value: this.task.logGroup.logGroupName });
     new CfnOutput(this, 'AlertTopicArn', { value: this.alerts.topic.topicArn });
     new CfnOutput(this, 'LauncherFunctionName', { value: this.launcher.function.functionName });
+    new CfnOutput(this, 'RestoreFunctionName', { value: this.restore.function.functionName });
     new CfnOutput(this, 'MonitorFunctionName', { value: this.monitor.function.functionName });
     new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboard.dashboardName });
   }

@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { BackupBucket } from './backup-bucket.ts';
-import type { DatabaseConfig } from './config.ts';
+import type { DatabaseConfig, MediaConfig } from './config.ts';
 import type { BackupNetwork } from './network.ts';
 import { REPO_ROOT } from './repo-root.ts';
 
@@ -18,8 +18,21 @@ export const CONTAINER_NAME = 'backupctl';
 export const LOG_STREAM_PREFIX = 'backup';
 /** Where the image keeps the RDS global CA bundle (task/Dockerfile downloads it there). */
 export const RDS_CA_BUNDLE_PATH = '/etc/ssl/certs/rds-global-bundle.pem';
-/** Where a database's EFS media volume is mounted, read-only. */
+/** Where a database's EFS media volume is mounted (read-only for backup, read-write for restore). */
 export const MEDIA_MOUNT_PATH = '/mnt/media';
+/** The media directory below the access point root when `media.path` is "/". */
+export const DEFAULT_MEDIA_SUBDIRECTORY = 'current';
+/** The task-local scratch directory (the root filesystem is read-only). */
+export const TMP_PATH = '/tmp';
+
+/**
+ * MEDIA_DIR for a media configuration: always a subdirectory of the mount, because a restore swaps
+ * the directory by renaming it and its staging sibling, and a mount point cannot be renamed.
+ */
+export function mediaDirectory(media: MediaConfig): string {
+  const path = media.path.replace(/^\/+|\/+$/g, '');
+  return `${MEDIA_MOUNT_PATH}/${path === '' ? DEFAULT_MEDIA_SUBDIRECTORY : path}`;
+}
 
 // Fargate's CPU units → allowed memory (MiB) range and step.
 const FARGATE_SIZES: Readonly<Record<number, readonly [number, number, number]>> = {
@@ -53,6 +66,12 @@ export interface BackupTaskProps {
    */
   readonly pgMajorVersion?: number;
   /**
+   * Fargate ephemeral storage in GiB (21-200), backing /tmp: the verify drill restores the whole
+   * database into a scratch cluster there.
+   * @default 50
+   */
+  readonly ephemeralStorageGiB?: number;
+  /**
    * Retention of the task log group.
    * @default logs.RetentionDays.THREE_MONTHS
    */
@@ -64,6 +83,8 @@ export interface BackupTarget {
   readonly database: string;
   readonly taskDefinition: ecs.FargateTaskDefinition;
   readonly securityGroup: ec2.SecurityGroup;
+  /** The container's plain (non-secret) environment, for other task definitions of this database. */
+  readonly environment: Readonly<Record<string, string>>;
 }
 
 /**
@@ -95,6 +116,12 @@ export class BackupTask extends Construct {
       throw new Error(`pgMajorVersion must be 17 or later, got: ${pgMajorVersion}`);
     }
     if (props.databases.length === 0) throw new Error('databases must list at least one database, got: []');
+    const ephemeralStorageGiB = props.ephemeralStorageGiB ?? 50;
+    if (!Number.isInteger(ephemeralStorageGiB) || ephemeralStorageGiB < 21 || ephemeralStorageGiB > 200) {
+      throw new Error(
+        `ephemeralStorageGiB must be a whole number from 21 to 200, got: ${ephemeralStorageGiB}`,
+      );
+    }
 
     this.cluster = new ecs.Cluster(this, 'Cluster', {
       vpc: props.network.vpc,
@@ -114,7 +141,7 @@ export class BackupTask extends Construct {
     });
 
     this.targets = props.databases.map((database, index) =>
-      this.addDatabase(`Db${index}`, database, props, cpu, memoryMiB),
+      this.addDatabase(`Db${index}`, database, props, cpu, memoryMiB, ephemeralStorageGiB),
     );
   }
 
@@ -124,6 +151,7 @@ export class BackupTask extends Construct {
     props: BackupTaskProps,
     cpu: number,
     memoryMiB: number,
+    ephemeralStorageGiB: number,
   ): BackupTarget {
     const scope = new Construct(this, id);
     const { backupBucket } = props;
@@ -136,6 +164,7 @@ export class BackupTask extends Construct {
     const taskDefinition = new ecs.FargateTaskDefinition(scope, 'TaskDefinition', {
       cpu,
       memoryLimitMiB: memoryMiB,
+      ephemeralStorageGiB,
       runtimePlatform: {
         cpuArchitecture: ecs.CpuArchitecture.X86_64,
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
@@ -148,10 +177,10 @@ export class BackupTask extends Construct {
       AWS_REGION: Stack.of(this).region,
       PGSSLMODE: 'verify-full',
       PGSSLROOTCERT: RDS_CA_BUNDLE_PATH,
+      // initdb of the verify drill's scratch cluster, pg_dump and tar write below this.
+      TMPDIR: TMP_PATH,
     };
-    if (database.media) {
-      environment.MEDIA_DIR = `${MEDIA_MOUNT_PATH}${database.media.path === '/' ? '' : database.media.path.replace(/\/$/, '')}`;
-    }
+    if (database.media) environment.MEDIA_DIR = mediaDirectory(database.media);
     const container = taskDefinition.addContainer('Container', {
       containerName: CONTAINER_NAME,
       image: ecs.ContainerImage.fromDockerImageAsset(this.image),
@@ -162,16 +191,10 @@ export class BackupTask extends Construct {
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: LOG_STREAM_PREFIX }),
       environment,
       // Keys of the RDS secret format; never plain environment, never a RunTask override.
-      secrets: {
-        PGHOST: ecs.Secret.fromSecretsManager(secret, 'host'),
-        PGPORT: ecs.Secret.fromSecretsManager(secret, 'port'),
-        PGUSER: ecs.Secret.fromSecretsManager(secret, 'username'),
-        PGPASSWORD: ecs.Secret.fromSecretsManager(secret, 'password'),
-        PGDATABASE: ecs.Secret.fromSecretsManager(secret, 'dbname'),
-      },
+      secrets: libpqSecrets(secret),
     });
     // The root filesystem is read-only; pg_dump, tar and node get a task-local scratch /tmp.
-    container.addMountPoints({ containerPath: '/tmp', sourceVolume: 'tmp', readOnly: false });
+    container.addMountPoints({ containerPath: TMP_PATH, sourceVolume: 'tmp', readOnly: false });
     Validations.of(taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
@@ -213,29 +236,8 @@ export class BackupTask extends Construct {
         },
       });
       container.addMountPoints({ containerPath: MEDIA_MOUNT_PATH, sourceVolume: 'media', readOnly: true });
-      const stack = Stack.of(this);
       // ClientMount without ClientWrite: EFS itself enforces read-only, not just the mount option.
-      taskDefinition.taskRole.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['elasticfilesystem:ClientMount'],
-          resources: [
-            stack.formatArn({
-              service: 'elasticfilesystem',
-              resource: 'file-system',
-              resourceName: fileSystemId,
-            }),
-          ],
-          conditions: {
-            StringEquals: {
-              'elasticfilesystem:AccessPointArn': stack.formatArn({
-                service: 'elasticfilesystem',
-                resource: 'access-point',
-                resourceName: accessPointId,
-              }),
-            },
-          },
-        }),
-      );
+      grantMediaMount(taskDefinition.taskRole, database.media, false);
       if (database.media.securityGroupId) {
         const mediaGroup = ec2.SecurityGroup.fromSecurityGroupId(
           scope,
@@ -249,6 +251,43 @@ export class BackupTask extends Construct {
         );
       }
     }
-    return { database: database.name, taskDefinition, securityGroup };
+    return { database: database.name, taskDefinition, securityGroup, environment };
   }
+}
+
+/** libpq's variables from the keys of an RDS-format secret; never plain environment, never an override. */
+export function libpqSecrets(secret: secretsmanager.ISecret): Record<string, ecs.Secret> {
+  return {
+    PGHOST: ecs.Secret.fromSecretsManager(secret, 'host'),
+    PGPORT: ecs.Secret.fromSecretsManager(secret, 'port'),
+    PGUSER: ecs.Secret.fromSecretsManager(secret, 'username'),
+    PGPASSWORD: ecs.Secret.fromSecretsManager(secret, 'password'),
+    PGDATABASE: ecs.Secret.fromSecretsManager(secret, 'dbname'),
+  };
+}
+
+/** Lets a task role mount the media file system through its access point only; `write` adds ClientWrite. */
+export function grantMediaMount(role: iam.IRole, media: MediaConfig, write: boolean): void {
+  const stack = Stack.of(role);
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['elasticfilesystem:ClientMount', ...(write ? ['elasticfilesystem:ClientWrite'] : [])],
+      resources: [
+        stack.formatArn({
+          service: 'elasticfilesystem',
+          resource: 'file-system',
+          resourceName: media.fileSystemId,
+        }),
+      ],
+      conditions: {
+        StringEquals: {
+          'elasticfilesystem:AccessPointArn': stack.formatArn({
+            service: 'elasticfilesystem',
+            resource: 'access-point',
+            resourceName: media.accessPointId,
+          }),
+        },
+      },
+    }),
+  );
 }

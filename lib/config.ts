@@ -111,6 +111,21 @@ const databaseSchema = z.strictObject({
     .max(65535, 'port must be a TCP port number')
     .default(5432),
   media: mediaSchema.optional(),
+  /** Credentials the restore task uses: a role that may create and replace the database's objects. */
+  restoreSecretArn: z
+    .string({ error: 'restoreSecretArn must be a Secrets Manager secret ARN' })
+    .regex(
+      SECRET_ARN,
+      'restoreSecretArn must be the complete ARN of a Secrets Manager secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)',
+    )
+    .optional(),
+  restoreSecretKmsKeyArn: z
+    .string({ error: 'restoreSecretKmsKeyArn must be a KMS key ARN' })
+    .regex(
+      KMS_KEY_ARN,
+      'restoreSecretKmsKeyArn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<uuid>)',
+    )
+    .optional(),
 });
 
 const vpcSchema = z.discriminatedUnion(
@@ -165,6 +180,8 @@ export const configSchema = z
         monthly: scheduleExpression('schedules.monthly').default('cron(0 4 1 * ? *)'),
         monitor: scheduleExpression('schedules.monitor').default('rate(6 hours)'),
         report: scheduleExpression('schedules.report').default('cron(0 9 ? * MON *)'),
+        /** The restore drill: `backupctl verify latest` per database, after the night's backups. */
+        verify: scheduleExpression('schedules.verify').default('cron(0 6 * * ? *)'),
       })
       .prefault({}),
     retention: z
@@ -218,6 +235,13 @@ export const configSchema = z
           .min(17, 'task.pgMajorVersion must be 17 or later (pg_dump must be >= every server it dumps)')
           .max(99, 'task.pgMajorVersion must be a PostgreSQL major version')
           .default(17),
+        /** The verify drill restores the whole database into a scratch cluster under /tmp. */
+        ephemeralStorageGiB: z
+          .number({ error: 'task.ephemeralStorageGiB must be a number of GiB' })
+          .int('task.ephemeralStorageGiB must be a whole number of GiB')
+          .min(21, 'task.ephemeralStorageGiB must be 21-200 GiB (Fargate ephemeral storage)')
+          .max(200, 'task.ephemeralStorageGiB must be 21-200 GiB (Fargate ephemeral storage)')
+          .default(50),
         logRetentionDays: z
           .number({ error: 'task.logRetentionDays must be a number of days' })
           .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), {

@@ -1,4 +1,5 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -15,6 +16,15 @@ export interface LauncherProps {
   /** Receives a launch that still failed after Lambda's retries. */
   readonly alerts: AlertTopic;
   /**
+   * Other task definitions per database (its restore task): while one of them runs, no backup or
+   * verify of that database starts. The launcher never starts them.
+   * @default - only the backup task definition is checked
+   */
+  readonly exclusiveWith?: readonly {
+    readonly database: string;
+    readonly taskDefinition: ecs.TaskDefinition;
+  }[];
+  /**
    * Lambda's retries of a failed asynchronous invocation (a refused or failed launch).
    * @default 2
    */
@@ -22,8 +32,8 @@ export interface LauncherProps {
 }
 
 /**
- * The launcher Lambda: `{ database, tier }` in, `ecs:RunTask` of that database's task definition
- * out, one task per database at a time. It can start only the backup task definitions, only in the
+ * The launcher Lambda: `{ database, tier }` (backup) or `{ database, action: "verify" }` (restore
+ * drill) in, `ecs:RunTask` of that database's task definition out, one task per database at a time. It can start only the backup task definitions, only in the
  * backup cluster, and pass only their roles.
  */
 export class Launcher extends Construct {
@@ -43,6 +53,9 @@ export class Launcher extends Construct {
           taskDefinitionArn: t.taskDefinition.taskDefinitionArn,
           family: t.taskDefinition.family,
           securityGroupId: t.securityGroup.securityGroupId,
+          otherFamilies: (props.exclusiveWith ?? [])
+            .filter((other) => other.database === t.database)
+            .map((other) => other.taskDefinition.family),
         },
       ]),
     );

@@ -17,6 +17,12 @@ export interface BackupSchedulesProps {
   readonly launcher: lambda.IFunction;
   /** Scheduler expression per tier, e.g. `cron(0 2 * * ? *)`. */
   readonly expressions: Readonly<Record<ScheduledTier, string>>;
+  /**
+   * Scheduler expression of the restore drill (`backupctl verify latest`) of each database; keep it
+   * after the backups so it checks the night's backup.
+   * @default 'cron(0 6 * * ? *)'
+   */
+  readonly verifyExpression?: string;
   /** IANA time zone the cron expressions are read in. */
   readonly timeZone: string;
   /** The dead-letter queue alarm notifies here. */
@@ -35,7 +41,8 @@ export interface BackupSchedulesProps {
 
 /**
  * EventBridge Scheduler schedules, one per tier per database, in the operator's time zone, each
- * invoking the launcher with `{ database, tier, scheduledTime }`. An invocation Scheduler could not
+ * invoking the launcher with `{ database, tier, scheduledTime }`, and one restore drill per database
+ * invoking it with `{ database, action: "verify", scheduledTime }`. An invocation Scheduler could not
  * deliver lands in a dead-letter queue, and a message there raises an alarm on the alert topic.
  */
 export class BackupSchedules extends Construct {
@@ -74,27 +81,41 @@ export class BackupSchedules extends Construct {
       'Added by the Scheduler LambdaInvoke target (function versions and aliases); only this one function.',
     );
     const timeZone = TimeZone.of(props.timeZone);
+    const schedule = (id: string, description: string, expression: string, input: object) =>
+      new scheduler.Schedule(this, id, {
+        description,
+        schedule: scheduler.ScheduleExpression.expression(expression, timeZone),
+        target: new schedulerTargets.LambdaInvoke(props.launcher, {
+          input: scheduler.ScheduleTargetInput.fromObject({
+            ...input,
+            scheduledTime: scheduler.ContextAttribute.scheduledTime,
+          }),
+          deadLetterQueue: this.deadLetterQueue,
+          role,
+          retryAttempts,
+          maxEventAge: props.maxEventAge ?? Duration.hours(1),
+        }),
+      });
     const schedules: scheduler.Schedule[] = [];
     for (const database of props.databases) {
       for (const tier of SCHEDULED_TIERS) {
         schedules.push(
-          new scheduler.Schedule(this, `${database}-${tier}`, {
-            description: `${tier} backup of database ${database}`,
-            schedule: scheduler.ScheduleExpression.expression(props.expressions[tier], timeZone),
-            target: new schedulerTargets.LambdaInvoke(props.launcher, {
-              input: scheduler.ScheduleTargetInput.fromObject({
-                database,
-                tier,
-                scheduledTime: scheduler.ContextAttribute.scheduledTime,
-              }),
-              deadLetterQueue: this.deadLetterQueue,
-              role,
-              retryAttempts,
-              maxEventAge: props.maxEventAge ?? Duration.hours(1),
-            }),
+          schedule(`${database}-${tier}`, `${tier} backup of database ${database}`, props.expressions[tier], {
+            database,
+            tier,
           }),
         );
       }
+    }
+    for (const database of props.databases) {
+      schedules.push(
+        schedule(
+          `${database}-verify`,
+          `Restore drill (verify latest) of database ${database}`,
+          props.verifyExpression ?? 'cron(0 6 * * ? *)',
+          { database, action: 'verify' },
+        ),
+      );
     }
     this.schedules = schedules;
 

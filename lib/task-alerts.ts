@@ -1,4 +1,5 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
@@ -11,6 +12,15 @@ import { NodeFunction } from './node-function.ts';
 export interface TaskAlertsProps {
   readonly task: BackupTask;
   readonly alerts: AlertTopic;
+  /**
+   * More task definitions in the backup cluster, logging to the task log group, whose failures
+   * alert the same way (the restore tasks).
+   * @default - the backup task definitions only
+   */
+  readonly additionalTargets?: readonly {
+    readonly database: string;
+    readonly taskDefinition: ecs.TaskDefinition;
+  }[];
 }
 
 /**
@@ -25,6 +35,7 @@ export class TaskAlerts extends Construct {
   constructor(scope: Construct, id: string, props: TaskAlertsProps) {
     super(scope, id);
     const { task, alerts } = props;
+    const watched = [...task.targets, ...(props.additionalTargets ?? [])];
     const fn = new NodeFunction(this, 'Function', {
       name: 'task-alert',
       description: 'Alerts when a backup task stops with a non-zero or missing exit code',
@@ -34,7 +45,7 @@ export class TaskAlerts extends Construct {
         LOG_STREAM_PREFIX,
         CONTAINER_NAME,
         FAMILIES: Stack.of(this).toJsonString(
-          Object.fromEntries(task.targets.map((t) => [t.taskDefinition.family, t.database])),
+          Object.fromEntries(watched.map((t) => [t.taskDefinition.family, t.database])),
         ),
       },
     });
@@ -61,7 +72,7 @@ export class TaskAlerts extends Construct {
         detail: {
           clusterArn: [task.cluster.clusterArn],
           lastStatus: ['STOPPED'],
-          taskDefinitionArn: task.targets.map((t) => ({
+          taskDefinitionArn: watched.map((t) => ({
             prefix: stack.formatArn({
               service: 'ecs',
               resource: 'task-definition',

@@ -6,14 +6,24 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { databaseNameSchema, SCHEDULED_TIERS, type ScheduledTier } from '../../task/core/ids.ts';
 
-/** What a schedule (or an operator's `aws lambda invoke`) sends. */
+/** The schedule's `<aws.scheduler.scheduled-time>`: makes a redelivered invocation start nothing new. */
+const scheduledTimeSchema = z.iso.datetime({ offset: true }).optional();
+
+/** A backup, as a backup schedule (or an operator's `aws lambda invoke`) sends it. */
 export const launchRequestSchema = z.strictObject({
   database: databaseNameSchema,
   tier: z.enum(SCHEDULED_TIERS),
-  /** The schedule's `<aws.scheduler.scheduled-time>`: makes a redelivered invocation start nothing new. */
-  scheduledTime: z.iso.datetime({ offset: true }).optional(),
+  scheduledTime: scheduledTimeSchema,
 });
 export type LaunchRequest = z.infer<typeof launchRequestSchema>;
+
+/** The restore drill (`backupctl verify latest`), as the verify schedule sends it. */
+export const verifyRequestSchema = z.strictObject({
+  database: databaseNameSchema,
+  action: z.literal('verify'),
+  scheduledTime: scheduledTimeSchema,
+});
+export type VerifyRequest = z.infer<typeof verifyRequestSchema>;
 
 /** The deployment's facts, from the function's environment. */
 export const launchSettingsSchema = z.object({
@@ -27,6 +37,8 @@ export const launchSettingsSchema = z.object({
       taskDefinitionArn: z.string().min(1),
       family: z.string().min(1),
       securityGroupId: z.string().min(1),
+      /** Other task families of the database (its restore task): while one runs, nothing starts. */
+      otherFamilies: z.array(z.string().min(1)).optional(),
     }),
   ),
 });
@@ -68,6 +80,12 @@ export type LaunchVerdict =
       readonly database: string;
       readonly tier: ScheduledTier;
     }
+  | {
+      readonly status: 'started';
+      readonly taskArn: string;
+      readonly database: string;
+      readonly action: 'verify';
+    }
   | { readonly status: 'invalid' | 'refused' | 'failed'; readonly reasons: readonly string[] };
 
 /** Value of `startedBy` on every task this launcher starts. */
@@ -78,14 +96,31 @@ export async function launchBackup(
   settings: LaunchSettings,
   ecs: EcsPort,
 ): Promise<LaunchVerdict> {
-  const parsed = launchRequestSchema.safeParse(event);
+  // Chosen by the presence of `action`, not a zod union, so a refusal names the offending key.
+  const isVerify = typeof event === 'object' && event !== null && 'action' in event;
+  const parsed = (isVerify ? verifyRequestSchema : launchRequestSchema).safeParse(event);
   if (!parsed.success) {
     return {
       status: 'invalid',
       reasons: parsed.error.issues.map((issue) => `${issue.path.join('.') || 'event'}: ${issue.message}`),
     };
   }
-  const { database, tier, scheduledTime } = parsed.data;
+  const request: LaunchRequest | VerifyRequest = parsed.data;
+  const { database, scheduledTime } = request;
+  const run =
+    'tier' in request
+      ? {
+          label: `${request.tier} backup`,
+          token: request.tier,
+          command: ['backup', '--tier', request.tier],
+          tag: { key: 'tier', value: request.tier },
+        }
+      : {
+          label: 'verify',
+          token: 'verify',
+          command: ['verify', 'latest'],
+          tag: { key: 'action', value: 'verify' },
+        };
   const target = settings.targets[database];
   if (!target) {
     const known = Object.keys(settings.targets).join(', ');
@@ -95,13 +130,17 @@ export async function launchBackup(
     };
   }
 
-  // One task per database at a time: a second pg_dump would double the load and race the first.
-  const active = await ecs.listActiveTasks(settings.clusterArn, target.family);
+  // One task per database at a time: a second pg_dump would double the load and race the first, and
+  // nothing may read the database or the media while a restore replaces them.
+  const active: string[] = [];
+  for (const family of [target.family, ...(target.otherFamilies ?? [])]) {
+    active.push(...(await ecs.listActiveTasks(settings.clusterArn, family)));
+  }
   if (active.length > 0) {
     return {
       status: 'refused',
       reasons: [
-        `a task for database "${database}" is already running (${active.join(', ')}); ${tier} backup not started`,
+        `a task for database "${database}" is already running (${active.join(', ')}); ${run.label} not started`,
       ],
     };
   }
@@ -113,7 +152,7 @@ export async function launchBackup(
     platformVersion: 'LATEST',
     count: 1,
     startedBy: STARTED_BY,
-    ...(scheduledTime ? { clientToken: clientToken(database, tier, scheduledTime) } : {}),
+    ...(scheduledTime ? { clientToken: clientToken(database, run.token, scheduledTime) } : {}),
     networkConfiguration: {
       awsvpcConfiguration: {
         subnets: [...settings.subnetIds],
@@ -122,12 +161,9 @@ export async function launchBackup(
       },
     },
     overrides: {
-      containerOverrides: [{ name: settings.containerName, command: ['backup', '--tier', tier] }],
+      containerOverrides: [{ name: settings.containerName, command: run.command }],
     },
-    tags: [
-      { key: 'database', value: database },
-      { key: 'tier', value: tier },
-    ],
+    tags: [{ key: 'database', value: database }, run.tag],
     enableECSManagedTags: true,
   });
   const taskArn = result.taskArns[0];
@@ -138,10 +174,15 @@ export async function launchBackup(
       reasons: reasons.map((r) => `RunTask for database "${database}" failed: ${r}`),
     };
   }
-  return { status: 'started', taskArn, database, tier };
+  return 'tier' in request
+    ? { status: 'started', taskArn, database, tier: request.tier }
+    : { status: 'started', taskArn, database, action: 'verify' };
 }
 
-/** RunTask idempotency token (<= 64 characters): the same scheduled run never starts twice. */
-export function clientToken(database: string, tier: string, scheduledTime: string): string {
-  return createHash('sha256').update(`${database}\n${tier}\n${scheduledTime}`).digest('hex');
+/**
+ * RunTask idempotency token (<= 64 characters): the same scheduled run never starts twice.
+ * `run` is the tier of a backup, or "verify".
+ */
+export function clientToken(database: string, run: string, scheduledTime: string): string {
+  return createHash('sha256').update(`${database}\n${run}\n${scheduledTime}`).digest('hex');
 }

@@ -1,5 +1,6 @@
 /**
- * Starts one database's backup task: `{ database, tier }` in, task ARN out. Anything but a started
+ * Starts one database's backup task: `{ database, tier }` (a backup) or `{ database, action:
+ * "verify" }` (the restore drill) in, task ARN out. Anything but a started
  * task throws, so Lambda's asynchronous retries and failure destination (the alert topic) see it.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -42,7 +43,7 @@ export async function handler(event: unknown): Promise<{ taskArn: string }> {
   logger.info('backup task started', {
     taskArn: verdict.taskArn,
     database: verdict.database,
-    tier: verdict.tier,
+    ...('tier' in verdict ? { tier: verdict.tier } : { action: verdict.action }),
   });
   return { taskArn: verdict.taskArn };
 }

@@ -275,7 +275,8 @@ describe('backup task', () => {
           MountPoints: Match.arrayWith([
             { ContainerPath: '/mnt/media', ReadOnly: true, SourceVolume: 'media' },
           ]),
-          Environment: Match.arrayWith([{ Name: 'MEDIA_DIR', Value: '/mnt/media' }]),
+          // A subdirectory of the mount: a restore swaps it by renaming, which a mount point refuses.
+          Environment: Match.arrayWith([{ Name: 'MEDIA_DIR', Value: '/mnt/media/current' }]),
         }),
       ],
     });
@@ -414,7 +415,7 @@ describe('launcher and alerts', () => {
     });
   });
 
-  it('routes STOPPED state changes of the backup task family to the alert Lambda', () => {
+  it('routes STOPPED state changes of the backup and restore task families to the alert Lambda', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
         source: ['aws.ecs'],
@@ -422,7 +423,7 @@ describe('launcher and alerts', () => {
         detail: {
           clusterArn: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^TaskCluster'), 'Arn'] }],
           lastStatus: ['STOPPED'],
-          taskDefinitionArn: [{ prefix: Match.anyValue() }],
+          taskDefinitionArn: [{ prefix: Match.anyValue() }, { prefix: Match.anyValue() }],
         },
       },
       Targets: [

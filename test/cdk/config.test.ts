@@ -43,6 +43,21 @@ const INVALID: [string, Record<string, unknown>, ...string[]][] = [
     'task.pgMajorVersion must be 17 or later (pg_dump must be >= every server it dumps), got: 15',
   ],
   [
+    'task.ephemeralStorageGiB',
+    { task: { ephemeralStorageGiB: 20 } },
+    'task.ephemeralStorageGiB must be 21-200 GiB (Fargate ephemeral storage), got: 20',
+  ],
+  [
+    'schedules.verify',
+    { schedules: { verify: 'daily at six' } },
+    'schedules.verify must be an EventBridge Scheduler expression',
+  ],
+  [
+    'databases[0].restoreSecretArn',
+    { databases: [{ ...minimal.databases[0], restoreSecretArn: 'app-restore' }] },
+    'databases[0].restoreSecretArn must be the complete ARN of a Secrets Manager secret',
+  ],
+  [
     'task.logRetentionDays',
     { task: { logRetentionDays: 10 } },
     'task.logRetentionDays must be one of',
@@ -131,6 +146,7 @@ describe('loadConfig', () => {
       monthly: 'cron(0 4 1 * ? *)',
       monitor: 'rate(6 hours)',
       report: 'cron(0 9 ? * MON *)',
+      verify: 'cron(0 6 * * ? *)',
     });
     expect(config.retention).toMatchObject({
       dailyDays: 30,
@@ -139,7 +155,13 @@ describe('loadConfig', () => {
       monthlyGlacierTransitionDays: 90,
     });
     expect(config.timeZone).toBe('UTC');
-    expect(config.task).toEqual({ cpu: 1024, memoryMiB: 2048, pgMajorVersion: 17, logRetentionDays: 90 });
+    expect(config.task).toEqual({
+      cpu: 1024,
+      memoryMiB: 2048,
+      pgMajorVersion: 17,
+      ephemeralStorageGiB: 50,
+      logRetentionDays: 90,
+    });
     expect(config.vpc).toEqual({ mode: 'create', maxAzs: 2 });
     expect(config.objectLock.enabled).toBe(false);
     expect(config.databases[0]?.port).toBe(5432);

@@ -39,7 +39,12 @@ describe('BackupBucket', () => {
 });
 
 describe('BackupTask', () => {
-  function newTask(props: { cpu?: number; memoryMiB?: number; pgMajorVersion?: number }) {
+  function newTask(props: {
+    cpu?: number;
+    memoryMiB?: number;
+    pgMajorVersion?: number;
+    ephemeralStorageGiB?: number;
+  }) {
     const stack = newStack();
     const network = new BackupNetwork(stack, 'N', {
       vpc: {
@@ -67,5 +72,11 @@ describe('BackupTask', () => {
 
   it('fails when the PostgreSQL major version is older than 17', () => {
     expect(() => newTask({ pgMajorVersion: 16 })).toThrow('pgMajorVersion must be 17 or later, got: 16');
+  });
+
+  it.each([20, 201])("fails when the ephemeral storage is %i GiB, outside Fargate's 21-200", (size) => {
+    expect(() => newTask({ ephemeralStorageGiB: size })).toThrow(
+      `ephemeralStorageGiB must be a whole number from 21 to 200, got: ${size}`,
+    );
   });
 });

@@ -31,7 +31,7 @@ const monitorStatements = (): Statement[] =>
     .flatMap(([, r]) => ((r as Resource).Properties.PolicyDocument as { Statement: Statement[] }).Statement);
 
 describe('monitor function', () => {
-  it('runs on Node.js 24 on ARM with the bucket, topic, databases and thresholds in its environment', () => {
+  it('runs on Node.js 24 on ARM with the bucket, topic, databases, thresholds and restore function in its environment', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
@@ -42,6 +42,7 @@ describe('monitor function', () => {
           DATABASES: '["app"]',
           THRESHOLDS: Match.stringLikeRegexp('"daily":30'),
           METRICS_SERVICE: 'Test',
+          RESTORE_FUNCTION_NAME: { Ref: Match.stringLikeRegexp('^RestoreFunction') },
         }),
       },
     });

@@ -67,8 +67,13 @@ describe('a created VPC, two databases and Object Lock', () => {
     expect(schedules.every((s) => s.Properties.ScheduleExpressionTimezone === 'Europe/Berlin')).toBe(true);
   });
 
-  it('creates one task definition per database with the configured size', () => {
-    template.resourcePropertiesCountIs('AWS::ECS::TaskDefinition', { Cpu: '2048', Memory: '8192' }, 2);
+  it('creates one backup and one restore task definition per database with the configured size', () => {
+    template.resourcePropertiesCountIs('AWS::ECS::TaskDefinition', { Cpu: '2048', Memory: '8192' }, 4);
+    template.resourcePropertiesCountIs(
+      'AWS::ECS::TaskDefinition',
+      { Cpu: '2048', Memory: '8192', EphemeralStorage: { SizeInGiB: 50 } },
+      2,
+    );
   });
 
   it('builds the image with the configured PostgreSQL major version', () => {

@@ -19,6 +19,7 @@ const settings: LaunchSettings = {
       taskDefinitionArn: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/backup-app:3',
       family: 'backup-app',
       securityGroupId: 'sg-app',
+      otherFamilies: ['restore-app'],
     },
   },
 };
@@ -66,6 +67,50 @@ describe('launchBackup', () => {
     ]);
   });
 
+  it('starts the restore drill (verify latest) on the backup task definition', async () => {
+    // Prepare
+    const ecs = fakeEcs();
+    // Act
+    const verdict = await launchBackup({ database: 'app', action: 'verify' }, settings, ecs.port);
+    // Assess
+    expect(verdict).toEqual({ status: 'started', taskArn: TASK_ARN, database: 'app', action: 'verify' });
+    expect(ecs.requests).toEqual([
+      expect.objectContaining({
+        taskDefinition: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/backup-app:3',
+        overrides: { containerOverrides: [{ name: 'backupctl', command: ['verify', 'latest'] }] },
+        tags: [
+          { key: 'database', value: 'app' },
+          { key: 'action', value: 'verify' },
+        ],
+      }),
+    ]);
+  });
+
+  it('refuses the restore drill while a restore of the same database is running', async () => {
+    const ecs = fakeEcs({ 'restore-app': ['arn:aws:ecs:eu-west-1:123456789012:task/backups/restoring'] });
+
+    const verdict = await launchBackup({ database: 'app', action: 'verify' }, settings, ecs.port);
+
+    expect(verdict).toEqual({
+      status: 'refused',
+      reasons: [
+        'a task for database "app" is already running (arn:aws:ecs:eu-west-1:123456789012:task/backups/restoring); verify not started',
+      ],
+    });
+    expect(ecs.requests).toEqual([]);
+  });
+
+  it('derives different client tokens for the backup and the drill scheduled at the same time', async () => {
+    const ecs = fakeEcs();
+    const scheduledTime = '2026-11-26T02:00:00Z';
+
+    await launchBackup({ database: 'app', tier: 'daily', scheduledTime }, settings, ecs.port);
+    await launchBackup({ database: 'app', action: 'verify', scheduledTime }, settings, ecs.port);
+
+    expect(ecs.requests[1]?.clientToken).toBe(clientToken('app', 'verify', scheduledTime));
+    expect(ecs.requests[1]?.clientToken).not.toBe(ecs.requests[0]?.clientToken);
+  });
+
   it('refuses to start while a task for the same database is running', async () => {
     const ecs = fakeEcs({ 'backup-app': ['arn:aws:ecs:eu-west-1:123456789012:task/backups/running'] });
 
@@ -97,6 +142,8 @@ describe('launchBackup', () => {
     ['a missing tier', { database: 'app' }, 'tier'],
     ['an extra key such as a command', { database: 'app', tier: 'daily', command: ['restore'] }, 'command'],
     ['a non-object event', 'backup everything', 'event'],
+    ['an action other than verify', { database: 'app', action: 'restore' }, 'action'],
+    ['a verify with a tier', { database: 'app', action: 'verify', tier: 'daily' }, 'tier'],
   ])('fails validation on %s without calling ECS', async (_case, event, key) => {
     const ecs = fakeEcs();
 

@@ -1,0 +1,267 @@
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { TIERS } from '../task/core/ids.ts';
+import { MANIFEST_FILE } from '../task/core/keys.ts';
+import { lockKey } from '../task/core/lock.ts';
+import type { AlertTopic } from './alert-topic.ts';
+import type { BackupBucket } from './backup-bucket.ts';
+import {
+  type BackupTask,
+  CONTAINER_NAME,
+  grantMediaMount,
+  LOG_STREAM_PREFIX,
+  libpqSecrets,
+  MEDIA_MOUNT_PATH,
+  TMP_PATH,
+} from './backup-task.ts';
+import type { DatabaseConfig } from './config.ts';
+import { acknowledgeWildcardResource } from './nag.ts';
+import type { BackupNetwork } from './network.ts';
+import { NodeFunction } from './node-function.ts';
+
+export interface RestoreProps {
+  readonly task: BackupTask;
+  readonly network: BackupNetwork;
+  readonly backupBucket: BackupBucket;
+  /** The restore task publishes its result here; its failures alert through TaskAlerts. */
+  readonly alerts: AlertTopic;
+  /** Each gets one restore task definition; must be the databases `task` was built with. */
+  readonly databases: readonly DatabaseConfig[];
+  /**
+   * Fargate CPU units of the restore task (validated by BackupTask's rules).
+   * @default 1024
+   */
+  readonly cpu?: number;
+  /**
+   * Fargate memory in MiB of the restore task.
+   * @default 2048
+   */
+  readonly memoryMiB?: number;
+  /**
+   * Retention of the restore function's log group.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** One database's restore task definition. */
+export interface RestoreTarget {
+  readonly database: string;
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly securityGroup: ec2.ISecurityGroup;
+}
+
+/**
+ * Restore: per database a restore task definition (the backup image, the restore credentials, the
+ * media volume mounted read-write, a role that reads every tier of its database and writes only its
+ * pre-restore safety backup and its lock, never deletes), and the restore Lambda an operator invokes
+ * to check a request and start that task. The Lambda can start only these task definitions.
+ */
+export class Restore extends Construct {
+  readonly targets: readonly RestoreTarget[];
+  readonly function: nodejs.NodejsFunction;
+
+  constructor(scope: Construct, id: string, props: RestoreProps) {
+    super(scope, id);
+    const { task } = props;
+    const backupTargets = new Map(task.targets.map((t) => [t.database, t]));
+    const missing = props.databases.filter((db) => !backupTargets.has(db.name)).map((db) => db.name);
+    if (props.databases.length === 0 || missing.length > 0) {
+      throw new Error(
+        `databases must be the databases of the backup task, got: ${JSON.stringify(props.databases.map((db) => db.name))}`,
+      );
+    }
+    this.targets = props.databases.map((database, index) => this.addDatabase(`Db${index}`, database, props));
+    this.function = this.addFunction(props);
+  }
+
+  private addDatabase(id: string, database: DatabaseConfig, props: RestoreProps): RestoreTarget {
+    const scope = new Construct(this, id);
+    const backupTarget = props.task.targets.find((t) => t.database === database.name);
+    if (!backupTarget) throw new Error(`database ${database.name} has no backup task`);
+    // Restoring needs a role that may create and replace objects; the backup role is read-only.
+    const secretArn = database.restoreSecretArn ?? database.secretArn;
+    const secretKeyArn = database.restoreSecretArn
+      ? database.restoreSecretKmsKeyArn
+      : database.secretKmsKeyArn;
+    const secret = secretsmanager.Secret.fromSecretAttributes(scope, 'Secret', {
+      secretCompleteArn: secretArn,
+      ...(secretKeyArn ? { encryptionKey: kms.Key.fromKeyArn(scope, 'SecretKey', secretKeyArn) } : {}),
+    });
+    const taskDefinition = new ecs.FargateTaskDefinition(scope, 'TaskDefinition', {
+      cpu: props.cpu ?? 1024,
+      memoryLimitMiB: props.memoryMiB ?? 2048,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+      volumes: [{ name: 'tmp' }],
+    });
+    const container = taskDefinition.addContainer('Container', {
+      containerName: CONTAINER_NAME,
+      image: ecs.ContainerImage.fromDockerImageAsset(props.task.image),
+      essential: true,
+      user: '1000:1000',
+      readonlyRootFilesystem: true,
+      // The backup tasks' log group and stream prefix: one place to read, and the alert links work.
+      logging: ecs.LogDrivers.awsLogs({ logGroup: props.task.logGroup, streamPrefix: LOG_STREAM_PREFIX }),
+      environment: { ...backupTarget.environment, ALERT_TOPIC_ARN: props.alerts.topic.topicArn },
+      secrets: libpqSecrets(secret),
+    });
+    container.addMountPoints({ containerPath: TMP_PATH, sourceVolume: 'tmp', readOnly: false });
+    Validations.of(taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'The environment holds only non-secret settings (bucket name, key ARN, region, TLS mode, CA path, media path, alert topic ARN); the database credentials are ECS secrets from Secrets Manager.',
+    });
+    Validations.of(taskDefinition.obtainExecutionRole()).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'ecr:GetAuthorizationToken (pulling the task image) has no resource-level permissions.',
+    });
+
+    if (database.media) {
+      const { fileSystemId, accessPointId } = database.media;
+      taskDefinition.addVolume({
+        name: 'media',
+        efsVolumeConfiguration: {
+          fileSystemId,
+          transitEncryption: 'ENABLED',
+          authorizationConfig: { accessPointId, iam: 'ENABLED' },
+        },
+      });
+      // Read-write: a media restore extracts beside MEDIA_DIR and swaps the directories by renaming.
+      container.addMountPoints({ containerPath: MEDIA_MOUNT_PATH, sourceVolume: 'media', readOnly: false });
+      grantMediaMount(taskDefinition.taskRole, database.media, true);
+    }
+    props.backupBucket.grantRestoreAccess(taskDefinition.taskRole, database.name);
+    props.alerts.grantPublish(taskDefinition.taskRole);
+    // Same network path to the database and the file system as the backup task.
+    return { database: database.name, taskDefinition, securityGroup: backupTarget.securityGroup };
+  }
+
+  private addFunction(props: RestoreProps): nodejs.NodejsFunction {
+    const { task, backupBucket } = props;
+    const stack = Stack.of(this);
+    const targetsEnv = Object.fromEntries(
+      this.targets.map((t) => {
+        const backupTarget = task.targets.find((b) => b.database === t.database);
+        return [
+          t.database,
+          {
+            taskDefinitionArn: t.taskDefinition.taskDefinitionArn,
+            family: t.taskDefinition.family,
+            securityGroupId: t.securityGroup.securityGroupId,
+            exclusiveFamilies: backupTarget ? [backupTarget.taskDefinition.family] : [],
+            hasMedia: props.databases.some((db) => db.name === t.database && db.media !== undefined),
+          },
+        ];
+      }),
+    );
+    const fn = new NodeFunction(this, 'Function', {
+      name: 'restore',
+      description: 'Checks a restore request and starts the restore task of one database',
+      timeout: Duration.seconds(60),
+      ...(props.logRetention ? { logRetention: props.logRetention } : {}),
+      environment: {
+        CLUSTER_ARN: task.cluster.clusterArn,
+        CONTAINER_NAME,
+        SUBNET_IDS: props.network.subnetIds.join(','),
+        ASSIGN_PUBLIC_IP: props.network.assignPublicIp ? 'ENABLED' : 'DISABLED',
+        BACKUP_BUCKET: backupBucket.bucket.bucketName,
+        LOG_GROUP_NAME: task.logGroup.logGroupName,
+        LOG_STREAM_PREFIX,
+        TARGETS: stack.toJsonString(targetsEnv),
+      },
+    });
+    const role = fn.role;
+
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:RunTask'],
+        resources: this.targets.map((t) => t.taskDefinition.taskDefinitionArn),
+        conditions: { ArnEquals: { 'ecs:cluster': task.cluster.clusterArn } },
+      }),
+    );
+    // ListTasks has no resource type to scope to; the cluster condition is the boundary.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:ListTasks'],
+        resources: ['*'],
+        conditions: { ArnEquals: { 'ecs:cluster': task.cluster.clusterArn } },
+      }),
+    );
+    const taskArns = stack.formatArn({
+      service: 'ecs',
+      resource: 'task',
+      resourceName: `${task.cluster.clusterName}/*`,
+    });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:TagResource'],
+        resources: [taskArns],
+        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: this.targets.flatMap((t) => [
+          t.taskDefinition.taskRole.roleArn,
+          t.taskDefinition.obtainExecutionRole().roleArn,
+        ]),
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
+    // Read-only, and only what the checks need: manifests and locks, never a dump or media archive.
+    const manifests = this.targets.flatMap((t) =>
+      TIERS.map((tier) => backupBucket.bucket.arnForObjects(`${tier}/${t.database}/*/${MANIFEST_FILE}`)),
+    );
+    iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: ['s3:GetObject'],
+      resourceArns: [
+        ...manifests,
+        ...this.targets.map((t) => backupBucket.bucket.arnForObjects(lockKey('', t.database))),
+      ],
+    });
+    // Unconditional: without ListBucket a missing lock or manifest reads as 403, not 404.
+    iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: ['s3:ListBucket'],
+      resourceArns: [backupBucket.bucket.bucketArn],
+    });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [backupBucket.key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` } },
+      }),
+    );
+
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'ecs:ListTasks supports no resource-level scoping; it is limited to the backup cluster by the ecs:cluster condition.',
+    });
+    acknowledgeWildcardResource(
+      role,
+      taskArns,
+      'Task ARNs are unknown before RunTask; ecs:TagResource is limited to tasks of the backup cluster and to tagging on create (ecs:CreateAction = RunTask).',
+    );
+    for (const resource of manifests) {
+      acknowledgeWildcardResource(
+        role,
+        resource,
+        'Manifests of one tier/database whose backup timestamps are made at run time; the wildcard is one path segment and the object name is fixed (manifest.json).',
+      );
+    }
+    return fn.function;
+  }
+}
