@@ -3,6 +3,7 @@
  * event per line), readable lines and a live progress line when it is. A fixed message phrase
  * plus data; callers never pass secrets (settings are logged by name, never by value).
  */
+import { formatSize } from './core/format.ts';
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Progress {
@@ -17,17 +18,6 @@ export interface Logger {
   warn(message: string, data?: Record<string, unknown>): void;
   error(message: string, data?: Record<string, unknown>): void;
   progress(progress: Progress): void;
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
 export function mbPerSecond(bytes: number, elapsedMs: number): number {
@@ -73,7 +63,7 @@ export function createLogger(options: {
         });
         return;
       }
-      out.write(`\r\x1b[K${stage}: ${formatBytes(bytes)}  ${rate} MB/s  ${Math.round(elapsedMs / 1000)} s`);
+      out.write(`\r\x1b[K${stage}: ${formatSize(bytes)}  ${rate} MB/s  ${Math.round(elapsedMs / 1000)} s`);
       progressShown = true;
     },
   };

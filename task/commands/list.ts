@@ -1,6 +1,7 @@
 /** `backupctl list`: complete backups, newest first, as a table or JSON. */
+
+import { formatSize } from '../core/format.ts';
 import type { Manifest } from '../core/manifest.ts';
-import { formatBytes } from '../log.ts';
 
 export interface BackupSummary {
   readonly id: string;
@@ -51,9 +52,9 @@ export function formatBackupList(manifests: readonly Manifest[]): string {
     .map((s) => [
       s.id,
       s.finishedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
-      s.dbBytes === undefined ? '-' : formatBytes(s.dbBytes),
+      s.dbBytes === undefined ? '-' : formatSize(s.dbBytes),
       s.rows === undefined ? '-' : String(s.rows),
-      s.mediaBytes === undefined ? '-' : formatBytes(s.mediaBytes),
+      s.mediaBytes === undefined ? '-' : formatSize(s.mediaBytes),
       s.mediaFiles === undefined ? '-' : String(s.mediaFiles),
     ]);
   return formatTable([header, ...rows]);

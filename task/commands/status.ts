@@ -2,11 +2,12 @@
  * `backupctl status` and `backupctl report`: the monitor's health policy (task/core/health.ts)
  * from an operator's shell, over the same inventory the monitor Lambda reads.
  */
+
+import { formatSize } from '../core/format.ts';
 import {
   DEFAULT_THRESHOLDS,
   evaluateHealth,
   formatHours,
-  formatSize,
   formatWeeklyReport,
   type HealthReport,
 } from '../core/health.ts';

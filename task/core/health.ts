@@ -9,7 +9,9 @@
  * because it describes the past (a gap that rolls out of retention over months) rather than a risk
  * to the next restore.
  */
+
 import { z } from 'zod';
+import { formatSize } from './format.ts';
 import { SCHEDULED_TIERS, type ScheduledTier } from './ids.ts';
 import { type Artifact, type Manifest, totalRows } from './manifest.ts';
 import type { Verification } from './verification.ts';
@@ -469,17 +471,6 @@ export function formatHours(hoursValue: number): string {
 /** A configured limit: "26 h", "8 days". */
 export function formatLimit(hoursValue: number): string {
   return hoursValue >= 48 && hoursValue % 24 === 0 ? `${hoursValue / 24} days` : `${hoursValue} h`;
-}
-
-export function formatSize(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 function formatCount(value: number): string {

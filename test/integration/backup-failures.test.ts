@@ -8,8 +8,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { backupctl, type CliResult } from '../support/backupctl.ts';
-import { createAppDatabase, makeMediaDir } from '../support/fixtures.ts';
+import { backupctl, type CliResult, expectFailure } from '../support/backupctl.ts';
+import { addIncompressibleTable, createAppDatabase, makeMediaDir } from '../support/fixtures.ts';
 import { freePort, PG_BIN, type PgCluster, startPostgres } from '../support/postgres.ts';
 import { startProxy } from '../support/proxy.ts';
 import {
@@ -62,10 +62,7 @@ function slowPartsThen(action: () => void): void {
 }
 
 function expectFailed(result: CliResult, cause: RegExp): void {
-  expect(result.code, result.stderr).not.toBe(0);
-  expect(result.code).not.toBeNull();
-  expect(result.stderr).toMatch(cause);
-  expect(result.stderr).not.toMatch(/\n\s+at /); // one sentence, no stack trace
+  expectFailure(result, cause);
   expect(result.stderr).not.toContain(pg.password);
 }
 
@@ -93,11 +90,7 @@ beforeAll(async () => {
   await s3.createBucket(BUCKET);
   await createAppDatabase(pg, 'app');
   // 60 MB of incompressible rows: twelve 5 MiB parts, so a slow upload keeps pg_dump mid-table.
-  await pg.psql('app', 'CREATE EXTENSION pgcrypto');
-  await pg.psql(
-    'app',
-    'CREATE TABLE big AS SELECT g AS id, gen_random_bytes(1024) AS blob FROM generate_series(1, 60000) g',
-  );
+  await addIncompressibleTable(pg, 'app', 60_000);
   work = mkdtempSync(join(tmpdir(), 'spb-failures-'));
   media = join(work, 'media');
   makeMediaDir(media);

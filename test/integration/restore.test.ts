@@ -9,8 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../task/core/manifest.ts';
-import { backupctl, type CliResult } from '../support/backupctl.ts';
-import { createAppDatabase, fingerprint, makeMediaDir, treeDigest } from '../support/fixtures.ts';
+import { backupctl, type CliResult, expectFailure } from '../support/backupctl.ts';
+import {
+  addIncompressibleTable,
+  createAppDatabase,
+  fingerprint,
+  makeMediaDir,
+  treeDigest,
+} from '../support/fixtures.ts';
 import { type PgCluster, startPostgres } from '../support/postgres.ts';
 import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../support/s3.ts';
 import { sh } from '../support/shell.ts';
@@ -44,11 +50,8 @@ async function disaster(): Promise<void> {
   writeFileSync(join(media, 'avatars/intruder.txt'), 'not from the backup');
 }
 
-function expectRefused(result: CliResult, message: RegExp, code = 1): void {
-  expect(result.code, result.stderr).toBe(code);
-  expect(result.stderr).toMatch(message);
-  expect(result.stderr).not.toMatch(/\n\s+at /);
-}
+/** Refusals and failed restores exit 1 unless a usage error (2) is expected. */
+const expectRefused = (result: CliResult, message: RegExp, code = 1) => expectFailure(result, message, code);
 
 let targetRowsBefore: Record<string, string>;
 let targetMediaBefore: Record<string, string>;
@@ -65,12 +68,8 @@ beforeAll(async () => {
   [pg, s3] = await Promise.all([startPostgres(), startS3()]);
   await s3.createBucket(BUCKET);
   await createAppDatabase(pg, 'app');
-  await pg.psql('app', 'CREATE EXTENSION pgcrypto');
   // 30 MB of incompressible rows: long enough a restore to crash the server in the middle of it.
-  await pg.psql(
-    'app',
-    'CREATE TABLE big AS SELECT g AS id, gen_random_bytes(1024) AS blob FROM generate_series(1, 30000) g',
-  );
+  await addIncompressibleTable(pg, 'app', 30_000);
   work = mkdtempSync(join(tmpdir(), 'spb-restore-'));
   media = join(work, 'srv', 'media');
   makeMediaDir(media);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HealthReport } from '../../task/core/health.ts';
 import { backupctl } from '../support/backupctl.ts';
-import { createAppDatabase, makeMediaDir } from '../support/fixtures.ts';
+import { addIncompressibleTable, createAppDatabase, makeMediaDir } from '../support/fixtures.ts';
 import { type PgCluster, startPostgres } from '../support/postgres.ts';
 import { type S3Emulator, startS3 } from '../support/s3.ts';
 
@@ -50,10 +50,7 @@ beforeAll(async () => {
   for (const database of ['app', 'old']) {
     await createAppDatabase(pg, database);
     // Above the 100 KB minimum artifact size once compressed.
-    await pg.psql(
-      database,
-      'CREATE EXTENSION pgcrypto; CREATE TABLE attachments AS SELECT g AS id, gen_random_bytes(1024) AS body FROM generate_series(1, 300) g',
-    );
+    await addIncompressibleTable(pg, database, 300, 'attachments');
   }
   // A week of daily backups, a weekly and a monthly, and a verified newest daily.
   for (let day = 7; day >= 1; day--) await backupAt('app', 'daily', day * DAY - 3_600_000);

@@ -1,6 +1,7 @@
 /** Runs the real backupctl CLI as a child process, the way an operator or the Fargate task does. */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { PG_BIN } from './postgres.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -50,4 +51,13 @@ export function backupctl(args: readonly string[], options: RunOptions): Promise
       resolve({ code, signal, stdout, stderr, logs });
     });
   });
+}
+
+/** A failure as an operator sees it: the exit code, one sentence naming the cause, no stack trace. */
+export function expectFailure(result: CliResult, cause: RegExp, code?: number): void {
+  if (code === undefined) expect(result.code, result.stderr).not.toBe(0);
+  else expect(result.code, result.stderr).toBe(code);
+  expect(result.code).not.toBeNull();
+  expect(result.stderr).toMatch(cause);
+  expect(result.stderr).not.toMatch(/\n\s+at /);
 }

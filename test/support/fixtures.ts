@@ -44,6 +44,23 @@ export async function createAppDatabase(pg: PgCluster, database: string): Promis
   await pg.psql(database, APP_SCHEMA_SQL);
 }
 
+/**
+ * Adds `public.big`: rows of 1 KiB random bytes that zstd cannot shrink, so a dump or restore
+ * of it takes long enough to be interrupted midway, and its size is predictable.
+ */
+export async function addIncompressibleTable(
+  pg: PgCluster,
+  database: string,
+  rows: number,
+  table = 'big',
+): Promise<void> {
+  await pg.psql(database, 'CREATE EXTENSION IF NOT EXISTS pgcrypto');
+  await pg.psql(
+    database,
+    `CREATE TABLE ${table} AS SELECT g AS id, gen_random_bytes(1024) AS blob FROM generate_series(1, ${rows}) g`,
+  );
+}
+
 /** Per table: row count and a hash of every row's text; plus sequences and large objects. */
 export async function fingerprint(pg: PgCluster, database: string): Promise<Record<string, string>> {
   const out = await pg.psql(
