@@ -24,12 +24,14 @@ export interface RunOptions {
   readonly path?: string;
   /** Called once the child runs, e.g. to kill a grandchild midway. */
   readonly onSpawn?: (pid: number) => void;
+  /** The program node runs. @default BACKUPCTL, the source launcher */
+  readonly program?: string;
 }
 
 export function backupctl(args: readonly string[], options: RunOptions): Promise<CliResult> {
   const path =
     options.path ?? [...(options.pathFirst ?? []), PG_BIN, process.env.PATH ?? '/usr/bin:/bin'].join(':');
-  const child = spawn(process.execPath, [BACKUPCTL, ...args], {
+  const child = spawn(process.execPath, [options.program ?? BACKUPCTL, ...args], {
     env: { PATH: path, HOME: process.env.HOME ?? '/tmp', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
