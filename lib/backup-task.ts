@@ -226,18 +226,8 @@ export class BackupTask extends Construct {
     }
 
     if (database.media) {
-      const { fileSystemId, accessPointId } = database.media;
-      taskDefinition.addVolume({
-        name: 'media',
-        efsVolumeConfiguration: {
-          fileSystemId,
-          transitEncryption: 'ENABLED',
-          authorizationConfig: { accessPointId, iam: 'ENABLED' },
-        },
-      });
-      container.addMountPoints({ containerPath: MEDIA_MOUNT_PATH, sourceVolume: 'media', readOnly: true });
       // ClientMount without ClientWrite: EFS itself enforces read-only, not just the mount option.
-      grantMediaMount(taskDefinition.taskRole, database.media, false);
+      addMediaVolume(taskDefinition, container, database.media, false);
       if (database.media.securityGroupId) {
         const mediaGroup = ec2.SecurityGroup.fromSecurityGroupId(
           scope,
@@ -266,8 +256,27 @@ export function libpqSecrets(secret: secretsmanager.ISecret): Record<string, ecs
   };
 }
 
-/** Lets a task role mount the media file system through its access point only; `write` adds ClientWrite. */
-export function grantMediaMount(role: iam.IRole, media: MediaConfig, write: boolean): void {
+/**
+ * Mounts the database's EFS media access point at MEDIA_MOUNT_PATH (TLS, IAM authorization) and
+ * grants the task role ClientMount, plus ClientWrite when `write` (restore swaps the directory).
+ */
+export function addMediaVolume(
+  taskDefinition: ecs.TaskDefinition,
+  container: ecs.ContainerDefinition,
+  media: MediaConfig,
+  write: boolean,
+): void {
+  const { fileSystemId, accessPointId } = media;
+  taskDefinition.addVolume({
+    name: 'media',
+    efsVolumeConfiguration: {
+      fileSystemId,
+      transitEncryption: 'ENABLED',
+      authorizationConfig: { accessPointId, iam: 'ENABLED' },
+    },
+  });
+  container.addMountPoints({ containerPath: MEDIA_MOUNT_PATH, sourceVolume: 'media', readOnly: !write });
+  const role = taskDefinition.taskRole;
   const stack = Stack.of(role);
   role.addToPrincipalPolicy(
     new iam.PolicyStatement({

@@ -1,14 +1,13 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
 import type { AlertTopic } from './alert-topic.ts';
-import { type BackupTask, CONTAINER_NAME } from './backup-task.ts';
-import { acknowledgeWildcardResource } from './nag.ts';
+import type { BackupTask } from './backup-task.ts';
 import type { BackupNetwork } from './network.ts';
 import { NodeFunction } from './node-function.ts';
+import { clusterEnvironment, grantRunTask, taskTarget } from './run-task-access.ts';
 
 export interface LauncherProps {
   readonly task: BackupTask;
@@ -49,67 +48,29 @@ export class Launcher extends Construct {
     const targetsEnv = Object.fromEntries(
       targets.map((t) => [
         t.database,
-        {
-          taskDefinitionArn: t.taskDefinition.taskDefinitionArn,
-          family: t.taskDefinition.family,
-          securityGroupId: t.securityGroup.securityGroupId,
-          otherFamilies: (props.exclusiveWith ?? [])
+        taskTarget(
+          t.taskDefinition,
+          t.securityGroup.securityGroupId,
+          (props.exclusiveWith ?? [])
             .filter((other) => other.database === t.database)
             .map((other) => other.taskDefinition.family),
-        },
+        ),
       ]),
     );
     const fn = new NodeFunction(this, 'Function', {
       name: 'launch-backup',
       description: 'Starts the backup task of one database (one at a time)',
       environment: {
-        CLUSTER_ARN: cluster.clusterArn,
-        CONTAINER_NAME,
-        SUBNET_IDS: props.network.subnetIds.join(','),
-        ASSIGN_PUBLIC_IP: props.network.assignPublicIp ? 'ENABLED' : 'DISABLED',
+        ...clusterEnvironment(props.task, props.network),
         TARGETS: Stack.of(this).toJsonString(targetsEnv),
       },
     });
     this.function = fn.function;
     const role = fn.role;
-
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['ecs:RunTask'],
-        resources: targets.map((t) => t.taskDefinition.taskDefinitionArn),
-        conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } },
-      }),
-    );
-    // ListTasks has no resource type to scope to; the cluster condition is the boundary.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['ecs:ListTasks'],
-        resources: ['*'],
-        conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } },
-      }),
-    );
-    // Tagging on create (database, tier) needs TagResource, allowed only as part of RunTask.
-    const taskArns = Stack.of(this).formatArn({
-      service: 'ecs',
-      resource: 'task',
-      resourceName: `${cluster.clusterName}/*`,
-    });
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['ecs:TagResource'],
-        resources: [taskArns],
-        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['iam:PassRole'],
-        resources: targets.flatMap((t) => [
-          t.taskDefinition.taskRole.roleArn,
-          t.taskDefinition.obtainExecutionRole().roleArn,
-        ]),
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
+    grantRunTask(
+      role,
+      cluster,
+      targets.map((t) => t.taskDefinition),
     );
     props.alerts.grantPublish(role);
     this.function.configureAsyncInvoke({
@@ -117,22 +78,10 @@ export class Launcher extends Construct {
       maxEventAge: Duration.hours(1),
       onFailure: new destinations.SnsDestination(props.alerts.topic),
     });
-    Validations.of(role).acknowledge(
-      {
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason:
-          'ecs:ListTasks supports no resource-level scoping; it is limited to the backup cluster by the ecs:cluster condition.',
-      },
-      {
-        id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
-        reason:
-          "Added by the Lambda SNS failure destination (Topic.grantPublish) and limited to the alert topic's own key.",
-      },
-    );
-    acknowledgeWildcardResource(
-      role,
-      taskArns,
-      'Task ARNs are unknown before RunTask; ecs:TagResource is limited to tasks of the backup cluster and to tagging on create (ecs:CreateAction = RunTask).',
-    );
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      reason:
+        "Added by the Lambda SNS failure destination (Topic.grantPublish) and limited to the alert topic's own key.",
+    });
   }
 }

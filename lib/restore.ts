@@ -13,18 +13,18 @@ import { lockKey } from '../task/core/lock.ts';
 import type { AlertTopic } from './alert-topic.ts';
 import type { BackupBucket } from './backup-bucket.ts';
 import {
+  addMediaVolume,
   type BackupTask,
   CONTAINER_NAME,
-  grantMediaMount,
   LOG_STREAM_PREFIX,
   libpqSecrets,
-  MEDIA_MOUNT_PATH,
   TMP_PATH,
 } from './backup-task.ts';
 import type { DatabaseConfig } from './config.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 import type { BackupNetwork } from './network.ts';
 import { NodeFunction } from './node-function.ts';
+import { clusterEnvironment, grantRunTask, taskTarget } from './run-task-access.ts';
 
 export interface RestoreProps {
   readonly task: BackupTask;
@@ -127,18 +127,8 @@ export class Restore extends Construct {
     });
 
     if (database.media) {
-      const { fileSystemId, accessPointId } = database.media;
-      taskDefinition.addVolume({
-        name: 'media',
-        efsVolumeConfiguration: {
-          fileSystemId,
-          transitEncryption: 'ENABLED',
-          authorizationConfig: { accessPointId, iam: 'ENABLED' },
-        },
-      });
       // Read-write: a media restore extracts beside MEDIA_DIR and swaps the directories by renaming.
-      container.addMountPoints({ containerPath: MEDIA_MOUNT_PATH, sourceVolume: 'media', readOnly: false });
-      grantMediaMount(taskDefinition.taskRole, database.media, true);
+      addMediaVolume(taskDefinition, container, database.media, true);
     }
     props.backupBucket.grantRestoreAccess(taskDefinition.taskRole, database.name);
     props.alerts.grantPublish(taskDefinition.taskRole);
@@ -155,10 +145,11 @@ export class Restore extends Construct {
         return [
           t.database,
           {
-            taskDefinitionArn: t.taskDefinition.taskDefinitionArn,
-            family: t.taskDefinition.family,
-            securityGroupId: t.securityGroup.securityGroupId,
-            exclusiveFamilies: backupTarget ? [backupTarget.taskDefinition.family] : [],
+            ...taskTarget(
+              t.taskDefinition,
+              t.securityGroup.securityGroupId,
+              backupTarget ? [backupTarget.taskDefinition.family] : [],
+            ),
             hasMedia: props.databases.some((db) => db.name === t.database && db.media !== undefined),
           },
         ];
@@ -170,10 +161,7 @@ export class Restore extends Construct {
       timeout: Duration.seconds(60),
       ...(props.logRetention ? { logRetention: props.logRetention } : {}),
       environment: {
-        CLUSTER_ARN: task.cluster.clusterArn,
-        CONTAINER_NAME,
-        SUBNET_IDS: props.network.subnetIds.join(','),
-        ASSIGN_PUBLIC_IP: props.network.assignPublicIp ? 'ENABLED' : 'DISABLED',
+        ...clusterEnvironment(task, props.network),
         BACKUP_BUCKET: backupBucket.bucket.bucketName,
         LOG_GROUP_NAME: task.logGroup.logGroupName,
         LOG_STREAM_PREFIX,
@@ -181,43 +169,10 @@ export class Restore extends Construct {
       },
     });
     const role = fn.role;
-
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['ecs:RunTask'],
-        resources: this.targets.map((t) => t.taskDefinition.taskDefinitionArn),
-        conditions: { ArnEquals: { 'ecs:cluster': task.cluster.clusterArn } },
-      }),
-    );
-    // ListTasks has no resource type to scope to; the cluster condition is the boundary.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['ecs:ListTasks'],
-        resources: ['*'],
-        conditions: { ArnEquals: { 'ecs:cluster': task.cluster.clusterArn } },
-      }),
-    );
-    const taskArns = stack.formatArn({
-      service: 'ecs',
-      resource: 'task',
-      resourceName: `${task.cluster.clusterName}/*`,
-    });
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['ecs:TagResource'],
-        resources: [taskArns],
-        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['iam:PassRole'],
-        resources: this.targets.flatMap((t) => [
-          t.taskDefinition.taskRole.roleArn,
-          t.taskDefinition.obtainExecutionRole().roleArn,
-        ]),
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
+    grantRunTask(
+      role,
+      task.cluster,
+      this.targets.map((t) => t.taskDefinition),
     );
     // Read-only, and only what the checks need: manifests and locks, never a dump or media archive.
     const manifests = this.targets.flatMap((t) =>
@@ -245,16 +200,6 @@ export class Restore extends Construct {
       }),
     );
 
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'ecs:ListTasks supports no resource-level scoping; it is limited to the backup cluster by the ecs:cluster condition.',
-    });
-    acknowledgeWildcardResource(
-      role,
-      taskArns,
-      'Task ARNs are unknown before RunTask; ecs:TagResource is limited to tasks of the backup cluster and to tagging on create (ecs:CreateAction = RunTask).',
-    );
     for (const resource of manifests) {
       acknowledgeWildcardResource(
         role,

@@ -5,6 +5,15 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { databaseNameSchema, SCHEDULED_TIERS, type ScheduledTier } from '../../task/core/ids.ts';
+import {
+  activeTasks,
+  clusterSettingsSchema,
+  type EcsPort,
+  startTask,
+  taskTargetSchema,
+} from '../shared/run-task.ts';
+
+export type { EcsPort, RunTaskRequest } from '../shared/run-task.ts';
 
 /** The schedule's `<aws.scheduler.scheduled-time>`: makes a redelivered invocation start nothing new. */
 const scheduledTimeSchema = z.iso.datetime({ offset: true }).optional();
@@ -26,52 +35,10 @@ export const verifyRequestSchema = z.strictObject({
 export type VerifyRequest = z.infer<typeof verifyRequestSchema>;
 
 /** The deployment's facts, from the function's environment. */
-export const launchSettingsSchema = z.object({
-  clusterArn: z.string().min(1),
-  containerName: z.string().min(1),
-  subnetIds: z.array(z.string().min(1)).min(1),
-  assignPublicIp: z.boolean(),
-  targets: z.record(
-    z.string(),
-    z.object({
-      taskDefinitionArn: z.string().min(1),
-      family: z.string().min(1),
-      securityGroupId: z.string().min(1),
-      /** Other task families of the database (its restore task): while one runs, nothing starts. */
-      otherFamilies: z.array(z.string().min(1)).optional(),
-    }),
-  ),
+export const launchSettingsSchema = clusterSettingsSchema.extend({
+  targets: z.record(z.string(), taskTargetSchema),
 });
 export type LaunchSettings = z.infer<typeof launchSettingsSchema>;
-
-/** The subset of ecs:RunTask this launcher uses, in the SDK's shape. */
-export interface RunTaskRequest {
-  readonly cluster: string;
-  readonly taskDefinition: string;
-  readonly launchType: 'FARGATE';
-  readonly platformVersion: 'LATEST';
-  readonly count: 1;
-  readonly startedBy: string;
-  readonly clientToken?: string;
-  readonly networkConfiguration: {
-    readonly awsvpcConfiguration: {
-      readonly subnets: string[];
-      readonly securityGroups: string[];
-      readonly assignPublicIp: 'ENABLED' | 'DISABLED';
-    };
-  };
-  readonly overrides: {
-    readonly containerOverrides: { readonly name: string; readonly command: string[] }[];
-  };
-  readonly tags: { readonly key: string; readonly value: string }[];
-  readonly enableECSManagedTags: true;
-}
-
-export interface EcsPort {
-  /** ARNs of the tasks of this family in this cluster whose desired status is RUNNING (pending included). */
-  listActiveTasks(cluster: string, family: string): Promise<string[]>;
-  runTask(request: RunTaskRequest): Promise<{ taskArns: string[]; failures: string[] }>;
-}
 
 export type LaunchVerdict =
   | {
@@ -130,12 +97,7 @@ export async function launchBackup(
     };
   }
 
-  // One task per database at a time: a second pg_dump would double the load and race the first, and
-  // nothing may read the database or the media while a restore replaces them.
-  const active: string[] = [];
-  for (const family of [target.family, ...(target.otherFamilies ?? [])]) {
-    active.push(...(await ecs.listActiveTasks(settings.clusterArn, family)));
-  }
+  const active = await activeTasks(ecs, settings, target);
   if (active.length > 0) {
     return {
       status: 'refused',
@@ -145,35 +107,19 @@ export async function launchBackup(
     };
   }
 
-  const result = await ecs.runTask({
-    cluster: settings.clusterArn,
-    taskDefinition: target.taskDefinitionArn,
-    launchType: 'FARGATE',
-    platformVersion: 'LATEST',
-    count: 1,
+  const started = await startTask(ecs, settings, target, {
     startedBy: STARTED_BY,
-    ...(scheduledTime ? { clientToken: clientToken(database, run.token, scheduledTime) } : {}),
-    networkConfiguration: {
-      awsvpcConfiguration: {
-        subnets: [...settings.subnetIds],
-        securityGroups: [target.securityGroupId],
-        assignPublicIp: settings.assignPublicIp ? 'ENABLED' : 'DISABLED',
-      },
-    },
-    overrides: {
-      containerOverrides: [{ name: settings.containerName, command: run.command }],
-    },
+    command: run.command,
     tags: [{ key: 'database', value: database }, run.tag],
-    enableECSManagedTags: true,
+    ...(scheduledTime ? { clientToken: clientToken(database, run.token, scheduledTime) } : {}),
   });
-  const taskArn = result.taskArns[0];
-  if (result.failures.length > 0 || !taskArn) {
-    const reasons = result.failures.length > 0 ? result.failures : ['RunTask returned no task'];
+  if (!started.ok) {
     return {
       status: 'failed',
-      reasons: reasons.map((r) => `RunTask for database "${database}" failed: ${r}`),
+      reasons: started.reasons.map((r) => `RunTask for database "${database}" failed: ${r}`),
     };
   }
+  const { taskArn } = started;
   return 'tier' in request
     ? { status: 'started', taskArn, database, tier: request.tier }
     : { status: 'started', taskArn, database, action: 'verify' };

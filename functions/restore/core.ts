@@ -17,10 +17,16 @@ import {
 import { type ArtifactKind, artifactKey, databaseTierPrefix, manifestKey } from '../../task/core/keys.ts';
 import { describeLock, lockIsHeld, lockKey, lockSchema } from '../../task/core/lock.ts';
 import { type Manifest, parseManifest } from '../../task/core/manifest.ts';
-import type { EcsPort } from '../launch-backup/core.ts';
+import {
+  activeTasks,
+  clusterSettingsSchema,
+  type EcsPort,
+  startTask,
+  taskTargetSchema,
+} from '../shared/run-task.ts';
 import { logsConsoleUrl } from '../task-alert/core.ts';
 
-export type { EcsPort, RunTaskRequest } from '../launch-backup/core.ts';
+export type { EcsPort, RunTaskRequest } from '../shared/run-task.ts';
 
 /** What the operator sends with `aws lambda invoke`. */
 export const restoreRequestSchema = z.strictObject({
@@ -34,25 +40,16 @@ export const restoreRequestSchema = z.strictObject({
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 
 /** The deployment's facts, from the function's environment. */
-export const restoreSettingsSchema = z.object({
-  clusterArn: z.string().min(1),
-  containerName: z.string().min(1),
-  subnetIds: z.array(z.string().min(1)).min(1),
-  assignPublicIp: z.boolean(),
+export const restoreSettingsSchema = clusterSettingsSchema.extend({
   region: z.string().min(1),
   /** Normalized key prefix: '' or ending in '/'. */
   prefix: z.string(),
   logGroupName: z.string().min(1),
   logStreamPrefix: z.string().min(1),
+  /** Per database its restore task definition; otherFamilies holds its backup task's family. */
   targets: z.record(
     z.string(),
-    z.object({
-      /** The restore task definition of the database. */
-      taskDefinitionArn: z.string().min(1),
-      family: z.string().min(1),
-      securityGroupId: z.string().min(1),
-      /** Families that must not run at the same time (the database's backup task). */
-      exclusiveFamilies: z.array(z.string().min(1)),
+    taskTargetSchema.extend({
       /** Whether the restore task mounts a media volume (sets MEDIA_DIR). */
       hasMedia: z.boolean(),
     }),
@@ -189,10 +186,7 @@ export async function requestRestore(
       return refuse('LOCKED', `Refusing to restore: ${describeLock(lock.data)}.`);
     }
   }
-  const running: string[] = [];
-  for (const family of [target.family, ...target.exclusiveFamilies]) {
-    running.push(...(await deps.ecs.listActiveTasks(settings.clusterArn, family)));
-  }
+  const running = await activeTasks(deps.ecs, settings, target);
   if (running.length > 0) {
     return refuse(
       'LOCKED',
@@ -201,43 +195,22 @@ export async function requestRestore(
   }
 
   const parts = kinds.map((kind) => (kind === 'postgres' ? 'db' : 'media') as 'db' | 'media');
-  const result = await deps.ecs.runTask({
-    cluster: settings.clusterArn,
-    taskDefinition: target.taskDefinitionArn,
-    launchType: 'FARGATE',
-    platformVersion: 'LATEST',
-    count: 1,
+  const started = await startTask(deps.ecs, settings, target, {
     startedBy: STARTED_BY,
-    networkConfiguration: {
-      awsvpcConfiguration: {
-        subnets: [...settings.subnetIds],
-        securityGroups: [target.securityGroupId],
-        assignPublicIp: settings.assignPublicIp ? 'ENABLED' : 'DISABLED',
-      },
-    },
-    overrides: {
-      containerOverrides: [
-        {
-          name: settings.containerName,
-          command: ['restore', backupId, '--confirm', database, ...(only ? ['--only', only] : [])],
-        },
-      ],
-    },
+    command: ['restore', backupId, '--confirm', database, ...(only ? ['--only', only] : [])],
     tags: [
       { key: 'database', value: database },
       { key: 'action', value: 'restore' },
       { key: 'backup', value: backupId },
     ],
-    enableECSManagedTags: true,
   });
-  const taskArn = result.taskArns[0];
-  if (result.failures.length > 0 || !taskArn) {
-    const reasons = result.failures.length > 0 ? result.failures : ['RunTask returned no task'];
+  if (!started.ok) {
     return {
       ok: false,
-      error: { code: 'RUN_TASK_FAILED', message: `RunTask failed: ${reasons.join('; ')}.` },
+      error: { code: 'RUN_TASK_FAILED', message: `RunTask failed: ${started.reasons.join('; ')}.` },
     };
   }
+  const { taskArn } = started;
   const taskId = taskArn.split('/').at(-1) ?? taskArn;
   const logStream = `${settings.logStreamPrefix}/${settings.containerName}/${taskId}`;
   return {

@@ -4,16 +4,11 @@
  * thrown, so the invoke output shows them as `{ ok: false, error: { code, message } }`.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { ECSClient, ListTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
+import { ECSClient } from '@aws-sdk/client-ecs';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { normalizePrefix } from '../../task/core/keys.ts';
-import {
-  type BackupReader,
-  type EcsPort,
-  type RestoreResponse,
-  requestRestore,
-  restoreSettingsSchema,
-} from './core.ts';
+import { clusterSettingsFromEnv, ecsPort } from '../shared/ecs.ts';
+import { type BackupReader, type RestoreResponse, requestRestore, restoreSettingsSchema } from './core.ts';
 
 const logger = new Logger({ serviceName: 'restore' });
 const s3 = new S3Client({});
@@ -21,10 +16,7 @@ const ecs = new ECSClient({});
 const bucket = process.env.BACKUP_BUCKET ?? '';
 
 const settings = restoreSettingsSchema.parse({
-  clusterArn: process.env.CLUSTER_ARN,
-  containerName: process.env.CONTAINER_NAME,
-  subnetIds: (process.env.SUBNET_IDS ?? '').split(',').filter(Boolean),
-  assignPublicIp: process.env.ASSIGN_PUBLIC_IP === 'ENABLED',
+  ...clusterSettingsFromEnv(),
   region: process.env.AWS_REGION,
   prefix: normalizePrefix(process.env.BACKUP_PREFIX),
   logGroupName: process.env.LOG_GROUP_NAME,
@@ -56,21 +48,7 @@ const reader: BackupReader = {
   },
 };
 
-const port: EcsPort = {
-  async listActiveTasks(cluster, family) {
-    const { taskArns = [] } = await ecs.send(
-      new ListTasksCommand({ cluster, family, desiredStatus: 'RUNNING' }),
-    );
-    return taskArns;
-  },
-  async runTask(request) {
-    const { tasks = [], failures = [] } = await ecs.send(new RunTaskCommand(request));
-    return {
-      taskArns: tasks.flatMap((task) => (task.taskArn ? [task.taskArn] : [])),
-      failures: failures.map((f) => [f.arn, f.reason, f.detail].filter(Boolean).join(': ')),
-    };
-  },
-};
+const port = ecsPort(ecs);
 
 export async function handler(event: unknown): Promise<RestoreResponse> {
   try {

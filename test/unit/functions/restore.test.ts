@@ -14,7 +14,7 @@ const target = (db: string, hasMedia: boolean) => ({
   taskDefinitionArn: `arn:aws:ecs:eu-west-1:123456789012:task-definition/restore-${db}:2`,
   family: `restore-${db}`,
   securityGroupId: `sg-${db}`,
-  exclusiveFamilies: [`backup-${db}`],
+  otherFamilies: [`backup-${db}`],
   hasMedia,
 });
 const settings: Omit<RestoreSettings, 'region' | 'prefix'> = {
