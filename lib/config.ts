@@ -323,7 +323,7 @@ export function loadConfig(context: Readonly<Record<string, unknown>>): BackupCo
   const base = parseMaybeJson(context[CONFIG_CONTEXT_KEY]);
   if (base === undefined) {
     throw new ConfigError([
-      `context key "${CONFIG_CONTEXT_KEY}" is missing: add it to cdk.json (see docs/deploy.md)`,
+      `context key "${CONFIG_CONTEXT_KEY}" is missing: add it to cdk.json (see the README, "Deploy")`,
     ]);
   }
   if (!isPlainObject(base)) {
