@@ -145,6 +145,64 @@ export class BackupTask extends Construct {
     );
   }
 
+  /**
+   * A task definition running backupctl from the image: the non-root user, a read-only root
+   * filesystem with a task-local /tmp, the task log group, and the database credentials as ECS
+   * secrets. Used for the backup tasks here and the restore tasks (lib/restore.ts).
+   */
+  addTaskDefinition(
+    scope: Construct,
+    options: {
+      readonly secretArn: string;
+      readonly secretKmsKeyArn?: string | undefined;
+      /** Non-secret settings only. */
+      readonly environment: Record<string, string>;
+      readonly cpu: number;
+      readonly memoryMiB: number;
+      readonly ephemeralStorageGiB?: number;
+    },
+  ): { taskDefinition: ecs.FargateTaskDefinition; container: ecs.ContainerDefinition } {
+    const secret = secretsmanager.Secret.fromSecretAttributes(scope, 'Secret', {
+      secretCompleteArn: options.secretArn,
+      ...(options.secretKmsKeyArn
+        ? { encryptionKey: kms.Key.fromKeyArn(scope, 'SecretKey', options.secretKmsKeyArn) }
+        : {}),
+    });
+    const taskDefinition = new ecs.FargateTaskDefinition(scope, 'TaskDefinition', {
+      cpu: options.cpu,
+      memoryLimitMiB: options.memoryMiB,
+      ...(options.ephemeralStorageGiB ? { ephemeralStorageGiB: options.ephemeralStorageGiB } : {}),
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+      volumes: [{ name: 'tmp' }],
+    });
+    const container = taskDefinition.addContainer('Container', {
+      containerName: CONTAINER_NAME,
+      image: ecs.ContainerImage.fromDockerImageAsset(this.image),
+      essential: true,
+      // The image's "node" user; repeated here so a changed image cannot silently run as root.
+      user: '1000:1000',
+      readonlyRootFilesystem: true,
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: LOG_STREAM_PREFIX }),
+      environment: options.environment,
+      // Keys of the RDS secret format; never plain environment, never a RunTask override.
+      secrets: libpqSecrets(secret),
+    });
+    // The root filesystem is read-only; pg_dump, tar and node get a task-local scratch /tmp.
+    container.addMountPoints({ containerPath: TMP_PATH, sourceVolume: 'tmp', readOnly: false });
+    Validations.of(taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason: `The environment holds only non-secret settings (${Object.keys(options.environment).join(', ')}); the database credentials are ECS secrets from Secrets Manager.`,
+    });
+    Validations.of(taskDefinition.obtainExecutionRole()).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'ecr:GetAuthorizationToken (pulling the task image) has no resource-level permissions.',
+    });
+    return { taskDefinition, container };
+  }
+
   private addDatabase(
     id: string,
     database: DatabaseConfig,
@@ -155,22 +213,6 @@ export class BackupTask extends Construct {
   ): BackupTarget {
     const scope = new Construct(this, id);
     const { backupBucket } = props;
-    const secret = secretsmanager.Secret.fromSecretAttributes(scope, 'Secret', {
-      secretCompleteArn: database.secretArn,
-      ...(database.secretKmsKeyArn
-        ? { encryptionKey: kms.Key.fromKeyArn(scope, 'SecretKey', database.secretKmsKeyArn) }
-        : {}),
-    });
-    const taskDefinition = new ecs.FargateTaskDefinition(scope, 'TaskDefinition', {
-      cpu,
-      memoryLimitMiB: memoryMiB,
-      ephemeralStorageGiB,
-      runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.X86_64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
-      volumes: [{ name: 'tmp' }],
-    });
     const environment: Record<string, string> = {
       BACKUP_BUCKET: backupBucket.bucket.bucketName,
       BACKUP_SSE_KMS_KEY_ID: backupBucket.key.keyArn,
@@ -181,31 +223,15 @@ export class BackupTask extends Construct {
       TMPDIR: TMP_PATH,
     };
     if (database.media) environment.MEDIA_DIR = mediaDirectory(database.media);
-    const container = taskDefinition.addContainer('Container', {
-      containerName: CONTAINER_NAME,
-      image: ecs.ContainerImage.fromDockerImageAsset(this.image),
-      essential: true,
-      // The image's "node" user; repeated here so a changed image cannot silently run as root.
-      user: '1000:1000',
-      readonlyRootFilesystem: true,
-      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: LOG_STREAM_PREFIX }),
+    const { taskDefinition, container } = this.addTaskDefinition(scope, {
+      secretArn: database.secretArn,
+      secretKmsKeyArn: database.secretKmsKeyArn,
       environment,
-      // Keys of the RDS secret format; never plain environment, never a RunTask override.
-      secrets: libpqSecrets(secret),
+      cpu,
+      memoryMiB,
+      ephemeralStorageGiB,
     });
-    // The root filesystem is read-only; pg_dump, tar and node get a task-local scratch /tmp.
-    container.addMountPoints({ containerPath: TMP_PATH, sourceVolume: 'tmp', readOnly: false });
-    Validations.of(taskDefinition).acknowledge({
-      id: 'AwsSolutions-ECS2',
-      reason:
-        'The environment holds only non-secret settings (bucket name, key ARN, region, TLS mode, CA path, media path); the database credentials are ECS secrets from Secrets Manager.',
-    });
-
     backupBucket.grantBackupAccess(taskDefinition.taskRole, database.name);
-    Validations.of(taskDefinition.obtainExecutionRole()).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'ecr:GetAuthorizationToken (pulling the task image) has no resource-level permissions.',
-    });
 
     const securityGroup = new ec2.SecurityGroup(scope, 'SecurityGroup', {
       vpc: props.network.vpc,

@@ -1,25 +1,16 @@
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { TIERS } from '../task/core/ids.ts';
 import { MANIFEST_FILE } from '../task/core/keys.ts';
 import { lockKey } from '../task/core/lock.ts';
 import type { AlertTopic } from './alert-topic.ts';
 import type { BackupBucket } from './backup-bucket.ts';
-import {
-  addMediaVolume,
-  type BackupTask,
-  CONTAINER_NAME,
-  LOG_STREAM_PREFIX,
-  libpqSecrets,
-  TMP_PATH,
-} from './backup-task.ts';
+import { addMediaVolume, type BackupTask, LOG_STREAM_PREFIX } from './backup-task.ts';
 import type { DatabaseConfig } from './config.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 import type { BackupNetwork } from './network.ts';
@@ -91,39 +82,13 @@ export class Restore extends Construct {
     const secretKeyArn = database.restoreSecretArn
       ? database.restoreSecretKmsKeyArn
       : database.secretKmsKeyArn;
-    const secret = secretsmanager.Secret.fromSecretAttributes(scope, 'Secret', {
-      secretCompleteArn: secretArn,
-      ...(secretKeyArn ? { encryptionKey: kms.Key.fromKeyArn(scope, 'SecretKey', secretKeyArn) } : {}),
-    });
-    const taskDefinition = new ecs.FargateTaskDefinition(scope, 'TaskDefinition', {
-      cpu: props.cpu ?? 1024,
-      memoryLimitMiB: props.memoryMiB ?? 2048,
-      runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.X86_64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
-      volumes: [{ name: 'tmp' }],
-    });
-    const container = taskDefinition.addContainer('Container', {
-      containerName: CONTAINER_NAME,
-      image: ecs.ContainerImage.fromDockerImageAsset(props.task.image),
-      essential: true,
-      user: '1000:1000',
-      readonlyRootFilesystem: true,
-      // The backup tasks' log group and stream prefix: one place to read, and the alert links work.
-      logging: ecs.LogDrivers.awsLogs({ logGroup: props.task.logGroup, streamPrefix: LOG_STREAM_PREFIX }),
+    const { taskDefinition, container } = props.task.addTaskDefinition(scope, {
+      secretArn,
+      secretKmsKeyArn: secretKeyArn,
+      // The backup task's settings (the same bucket, TLS, media path) and where to report.
       environment: { ...backupTarget.environment, ALERT_TOPIC_ARN: props.alerts.topic.topicArn },
-      secrets: libpqSecrets(secret),
-    });
-    container.addMountPoints({ containerPath: TMP_PATH, sourceVolume: 'tmp', readOnly: false });
-    Validations.of(taskDefinition).acknowledge({
-      id: 'AwsSolutions-ECS2',
-      reason:
-        'The environment holds only non-secret settings (bucket name, key ARN, region, TLS mode, CA path, media path, alert topic ARN); the database credentials are ECS secrets from Secrets Manager.',
-    });
-    Validations.of(taskDefinition.obtainExecutionRole()).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'ecr:GetAuthorizationToken (pulling the task image) has no resource-level permissions.',
+      cpu: props.cpu ?? 1024,
+      memoryMiB: props.memoryMiB ?? 2048,
     });
 
     if (database.media) {
