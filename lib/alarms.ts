@@ -15,7 +15,7 @@ export interface AlarmFactoryProps {
 }
 
 export interface BackupAlarmProps {
-  /** What is wrong when the alarm fires and what to do: the first line of the email. Required. */
+  /** What is wrong when the alarm fires and what to do (the alarm email and console show it). Required. */
   readonly description: string;
   readonly metric: cloudwatch.IMetric;
   readonly threshold: number;

@@ -1,6 +1,5 @@
 import { Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -8,6 +7,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { SCHEDULED_TIERS, type ScheduledTier } from '../task/core/ids.ts';
+import { AlarmFactory } from './alarms.ts';
 import type { AlertTopic } from './alert-topic.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 
@@ -119,18 +119,22 @@ export class BackupSchedules extends Construct {
     }
     this.schedules = schedules;
 
-    this.deadLetterAlarm = new cloudwatch.Alarm(this, 'DeadLetterAlarm', {
-      alarmDescription:
-        'A scheduled backup could not be handed to the launcher (see the schedules dead-letter queue)',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(5),
-        statistic: cloudwatch.Stats.MAXIMUM,
-      }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.deadLetterAlarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alerts.topic));
+    this.deadLetterAlarm = new AlarmFactory(this, 'Alarms', { alerts: props.alerts }).addAlarm(
+      'DeadLetterAlarm',
+      {
+        description:
+          'A scheduled backup or restore drill could not be handed to the launcher, so it did not run. ' +
+          "Read the message in the schedules' dead-letter queue (it names the schedule and the error), " +
+          'fix the cause (the launcher function missing or throttled, its permissions), then start the ' +
+          'run by hand with aws lambda invoke of the launcher.',
+        metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      },
+    );
   }
 }

@@ -3,6 +3,7 @@
  * secrets, RDS-managed secrets and a shell all work. libpq's own variables (PGHOST, PGPASSWORD,
  * PGSSLMODE …) are not read here: they pass to psql, pg_dump and pg_restore untouched.
  */
+import { DEFAULT_THRESHOLDS, type HealthThresholds, healthThresholdsSchema } from './core/health.ts';
 import { normalizePrefix } from './core/keys.ts';
 import { ConfigError } from './errors.ts';
 
@@ -27,6 +28,11 @@ export interface BackupConfig {
   readonly partSize?: number;
   /** zstd level. @default 3 */
   readonly zstdLevel: number;
+  /**
+   * The health policy's thresholds for status and report: the monitor Lambda's THRESHOLDS
+   * variable, so an operator's shell judges as the deployed monitor does. @default DEFAULT_THRESHOLDS
+   */
+  readonly healthThresholds: HealthThresholds;
 }
 
 const MIB = 1024 * 1024;
@@ -70,6 +76,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
   if (!Number.isInteger(zstdLevel) || zstdLevel < 1 || zstdLevel > 19) {
     problems.push(`BACKUP_ZSTD_LEVEL must be a whole number from 1 to 19, got: ${env.BACKUP_ZSTD_LEVEL}`);
   }
+  let healthThresholds = DEFAULT_THRESHOLDS;
+  if (env.BACKUP_HEALTH_THRESHOLDS) {
+    const parsed = healthThresholdsSchema.safeParse(parseJson(env.BACKUP_HEALTH_THRESHOLDS));
+    if (parsed.success) healthThresholds = parsed.data;
+    else {
+      const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`);
+      problems.push(
+        `BACKUP_HEALTH_THRESHOLDS must be the monitor's THRESHOLDS JSON (${issues.join(', ')}), got: ${env.BACKUP_HEALTH_THRESHOLDS}`,
+      );
+    }
+  }
   if (problems.length > 0) throw new ConfigError(`${problems.join('; ')}.`);
   return {
     store: {
@@ -83,5 +100,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
     lockWaitTimeout,
     ...(partSize ? { partSize } : {}),
     zstdLevel,
+    healthThresholds,
   };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

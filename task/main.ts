@@ -27,7 +27,15 @@ const USAGE = `usage:
   backupctl report  [--database DB]             # the weekly report
 options: --verbose (stack traces and debug logs)`;
 
-const COMMANDS = ['backup', 'list', 'verify', 'restore', 'status', 'report'];
+/** The options each command takes, besides --verbose and --help; any other is a usage error. */
+const COMMAND_OPTIONS: Record<string, readonly string[]> = {
+  backup: ['tier', 'only'],
+  list: ['tier', 'database', 'json'],
+  verify: ['json'],
+  restore: ['confirm', 'target-database', 'only'],
+  status: ['database', 'json'],
+  report: ['database'],
+};
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const verbose = argv.includes('--verbose');
@@ -49,16 +57,23 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         database: { type: 'string' },
         confirm: { type: 'string' },
         'target-database': { type: 'string' },
-        json: { type: 'boolean', default: false },
-        verbose: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
+        json: { type: 'boolean' },
+        verbose: { type: 'boolean' },
+        help: { type: 'boolean' },
       },
     });
     if (command === undefined || command === 'help' || values.help) {
       process.stdout.write(`${USAGE}\n`);
       return command === undefined ? 2 : 0;
     }
-    if (!COMMANDS.includes(command)) throw new ConfigError(`Unknown command: ${command}. ${USAGE}`);
+    const allowed = COMMAND_OPTIONS[command];
+    if (!allowed) throw new ConfigError(`Unknown command: ${command}. ${USAGE}`);
+    const foreign = Object.keys(values).filter((o) => o !== 'verbose' && !allowed.includes(o));
+    if (foreign.length > 0) {
+      throw new ConfigError(
+        `${command} does not take ${foreign.map((o) => `--${o}`).join(', ')}; it takes ${allowed.map((o) => `--${o}`).join(', ')}.`,
+      );
+    }
     const only = values.only;
     if (only !== undefined && only !== 'db' && only !== 'media') {
       throw new ConfigError(`--only must be db or media, got: ${only}`);
@@ -168,7 +183,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       case 'status':
       case 'report': {
         const databases = values.database ? [values.database] : undefined;
-        const report = await checkHealth(store, config.store.prefix, databases, deps.now(), logger);
+        const report = await checkHealth(
+          store,
+          config.store.prefix,
+          databases,
+          deps.now(),
+          logger,
+          config.healthThresholds,
+        );
         if (command === 'report')
           process.stdout.write(`${formatReport(report, `${store.location}/${config.store.prefix}`)}\n`);
         else

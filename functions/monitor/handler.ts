@@ -47,6 +47,7 @@ export async function handler(event: unknown): Promise<MonitorResult> {
   const request = monitorEventSchema.parse(event ?? {});
   const inventory = await collectInventory(store, settings.prefix, settings.databases, {
     logger: { warn: (message, data) => logger.warn(message, data ?? {}) },
+    readNewest: settings.thresholds.dropHistory + 1,
   });
   const outcome = decideMonitor(request, inventory, new Date(), settings.thresholds, {
     location: `${store.location}/${settings.prefix}`,

@@ -5,11 +5,11 @@
 
 import { formatSize } from '../core/format.ts';
 import {
-  DEFAULT_THRESHOLDS,
   evaluateHealth,
   formatHours,
   formatWeeklyReport,
   type HealthReport,
+  type HealthThresholds,
 } from '../core/health.ts';
 import { collectInventory } from '../inventory.ts';
 import type { Logger } from '../log.ts';
@@ -22,9 +22,13 @@ export async function checkHealth(
   databases: readonly string[] | undefined,
   now: Date,
   logger: Logger,
+  thresholds: HealthThresholds,
 ): Promise<HealthReport> {
-  const inputs = await collectInventory(store, prefix, databases, { logger });
-  return evaluateHealth(inputs, now, DEFAULT_THRESHOLDS);
+  const inputs = await collectInventory(store, prefix, databases, {
+    logger,
+    readNewest: thresholds.dropHistory + 1,
+  });
+  return evaluateHealth(inputs, now, thresholds);
 }
 
 /** A table per database and tier, every finding, and one clear healthy/unhealthy line last. */

@@ -370,13 +370,15 @@ describe('schedules', () => {
     });
   });
 
-  it('alarms on the alert topic when the dead-letter queue holds a message', () => {
+  it('alarms on the alert topic when the dead-letter queue holds a message, and when it is empty again', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Namespace: 'AWS/SQS',
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmDescription: Match.stringLikeRegexp('dead-letter queue.*aws lambda invoke'),
       AlarmActions: [{ Ref: Match.stringLikeRegexp('^AlertsTopic') }],
+      OKActions: [{ Ref: Match.stringLikeRegexp('^AlertsTopic') }],
     });
   });
 });

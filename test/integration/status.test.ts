@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HealthReport } from '../../task/core/health.ts';
-import { backupctl } from '../support/backupctl.ts';
+import { DEFAULT_THRESHOLDS, type HealthReport } from '../../task/core/health.ts';
+import { backupctl, expectFailure } from '../support/backupctl.ts';
 import { addIncompressibleTable, createAppDatabase, makeMediaDir } from '../support/fixtures.ts';
 import { type PgCluster, startPostgres } from '../support/postgres.ts';
 import { type S3Emulator, startS3 } from '../support/s3.ts';
@@ -88,6 +88,28 @@ describe('backupctl status', () => {
     expect(daily?.findings.map((f) => f.check)).toContain('age');
     expect(text).toMatch(/CRITICAL: newest daily backup of old is 3\.0 days old \(limit 26 h\)/);
     expect(text).toMatch(/^UNHEALTHY: /m);
+  });
+
+  it('judges with the deployed monitor thresholds when given them (BACKUP_HEALTH_THRESHOLDS)', async () => {
+    const thresholds = {
+      ...DEFAULT_THRESHOLDS,
+      maxAgeHours: { ...DEFAULT_THRESHOLDS.maxAgeHours, daily: 96 },
+      verifyMaxAgeHours: 96,
+    };
+    const relaxed = await backupctl(['status', '--database', 'old'], {
+      env: { ...env('old', at(0)), BACKUP_HEALTH_THRESHOLDS: JSON.stringify(thresholds) },
+    });
+    expect(relaxed.code, relaxed.stdout).toBe(0);
+    expect(relaxed.stdout).toMatch(/^HEALTHY: /m);
+
+    const invalid = await backupctl(['status', '--database', 'old'], {
+      env: { ...env('old', at(0)), BACKUP_HEALTH_THRESHOLDS: '{"maxAgeHours":{"daily":-1}}' },
+    });
+    expectFailure(
+      invalid,
+      /BACKUP_HEALTH_THRESHOLDS must be the monitor's THRESHOLDS JSON \(maxAgeHours\.daily/,
+      2,
+    );
   });
 
   it('alerts on a "successful" backup of an emptied database (rows and size dropped)', async () => {

@@ -36,6 +36,10 @@ describe('loadConfig', () => {
     [{ ...base, BACKUP_LOCK_WAIT_TIMEOUT: 'soon' }, 'BACKUP_LOCK_WAIT_TIMEOUT must be a duration'],
     [{ ...base, AWS_ENDPOINT_URL_S3: 'localhost:9000' }, 'AWS_ENDPOINT_URL_S3 must be an http(s) URL'],
     [{ ...base, BACKUP_ZSTD_LEVEL: '25' }, 'BACKUP_ZSTD_LEVEL must be a whole number from 1 to 19, got: 25'],
+    [
+      { ...base, BACKUP_HEALTH_THRESHOLDS: '{daily: 26}' },
+      "BACKUP_HEALTH_THRESHOLDS must be the monitor's THRESHOLDS JSON",
+    ],
   ])('fails with a message naming the setting (%o)', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -1,0 +1,59 @@
+/**
+ * backupctl's command line: a mistyped or misplaced option is a usage error (exit 2) naming it,
+ * never silently ignored (`backup --database other` would back up PGDATABASE, not "other").
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../../task/main.ts';
+
+afterEach(() => vi.restoreAllMocks());
+
+async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    stdout += String(chunk);
+    return true;
+  });
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+    stderr += String(chunk);
+    return true;
+  });
+  // No bucket: a command that got past argument checks would fail on configuration, also exit 2.
+  const code = await main(argv, { BACKUP_BUCKET: 'cli-test-bucket', AWS_REGION: '' });
+  return { code, stdout, stderr };
+}
+
+describe('backupctl arguments', () => {
+  it.each([
+    [['backup', '--database', 'other'], /backup does not take --database; it takes --tier, --only/],
+    [['report', '--json'], /report does not take --json; it takes --database/],
+    [['verify', 'latest', '--only', 'db'], /verify does not take --only; it takes --json/],
+    [['restore', 'latest', '--confirm', 'app', '--tier', 'daily'], /restore does not take --tier/],
+    [['list', '--confirm', 'app', '--only', 'db'], /list does not take --confirm, --only/],
+  ])('refuses %j with exit 2, naming the option', async (argv, message) => {
+    const result = await run(argv);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it('refuses an unknown option and an unknown command with exit 2', async () => {
+    expect((await run(['backup', '--teir', 'weekly'])).stderr).toMatch(/Unknown option '--teir'/);
+    const unknown = await run(['bakup']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown command: bakup/);
+  });
+
+  it('accepts each command with its own options and --verbose, up to the configuration check', async () => {
+    const result = await run(['status', '--database', 'app', '--json', '--verbose']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/AWS_REGION is not set/);
+    expect(result.stderr).not.toMatch(/does not take/);
+  });
+
+  it('prints the usage for help (exit 0) and for no command (exit 2)', async () => {
+    const help = await run(['help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/backupctl restore <id\|latest> --confirm <db>/);
+    expect((await run([])).code).toBe(2);
+  });
+});
