@@ -90,6 +90,29 @@ export class TaskEventTracker {
   }
 }
 
+/** Per backupctl command: the alert's title, what a failure means, and what to do about it. */
+const OPERATIONS: Readonly<Record<string, { title: string; means: string; todo: string }>> &
+  Record<'backup', { title: string; means: string; todo: string }> = {
+  backup: {
+    title: 'Backup',
+    means:
+      'no new backup exists from this run (nothing is written under a final key without its manifest); earlier backups are untouched.',
+    todo: 'fix the cause, then start the backup again with aws lambda invoke of the launcher ({"database","tier"}).',
+  },
+  verify: {
+    title: 'Restore drill',
+    means:
+      'the newest backup of this database could not be proven restorable; treat it as unusable until a verify passes.',
+    todo: 'run backupctl verify <id> on the id in the log; if the backup itself is bad, take a new one at once and restore only from a backup whose verification passed.',
+  },
+  restore: {
+    title: 'Restore',
+    means:
+      'the restore did not complete; a failed database restore rolls back in one transaction, leaving the database as it was, and the media directory is swapped only after it was fully extracted.',
+    todo: 'check the database before retrying; the pre-restore safety backup id (for undo) is in the log once it was taken.',
+  },
+};
+
 const EXIT_CODE_MEANINGS: Readonly<Record<number, string>> = {
   1: 'backupctl reported a failure',
   2: 'backupctl configuration error',
@@ -142,12 +165,16 @@ export function decideTaskAlert(
       ? 'missing (the container did not start or did not exit on its own)'
       : `${exitCode}${EXIT_CODE_MEANINGS[exitCode] ? ` (${EXIT_CODE_MEANINGS[exitCode]})` : ''}`;
 
+  const what = OPERATIONS[operation] ?? OPERATIONS.backup;
   const subject = truncate(
-    `Backup FAILED: ${database} ${operation}${tier ? ` ${tier}` : ''}, exit ${exitCode ?? 'missing'}`,
+    `${what.title} FAILED: ${database}${tier ? ` ${tier}` : ''}, exit ${exitCode ?? 'missing'}`,
     100,
   );
   const lines = [
-    `The backup task for database ${database} failed.`,
+    `The ${what.title.toLowerCase()} task of database ${database} failed.`,
+    '',
+    `What it means: ${what.means}`,
+    `What to do: read the task's log (link below) for the one-sentence cause; ${exitCode === 137 ? 'exit 137 is usually memory: raise task.memoryMiB, or task.ephemeralStorageGiB if the log ends with "No space left on device"; ' : ''}${what.todo}`,
     '',
     `Database:       ${database}`,
     `Operation:      ${command.length > 0 ? command.join(' ') : '(image default)'}`,

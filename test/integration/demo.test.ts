@@ -12,6 +12,6 @@ describe('npm run demo', () => {
     expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(result.stdout).toMatch(/All \d+ claims held\./);
     expect(result.stdout).not.toContain('✘ FAILED');
-    expect(result.stdout).toContain('Subject: Backup FAILED: shop backup daily, exit 1');
+    expect(result.stdout).toContain('Subject: Backup FAILED: shop daily, exit 1');
   });
 });

@@ -27,12 +27,12 @@ function stopped(family: string, command: string[], exitCode: number) {
 
 describe('alerts of the restore drill and restore tasks', () => {
   it.each([
-    ['the verify drill', 'backup-app', ['verify', 'latest'], 'Backup FAILED: app verify, exit 1'],
+    ['the verify drill', 'backup-app', ['verify', 'latest'], 'Restore drill FAILED: app, exit 1'],
     [
       'a restore',
       'restore-app',
       ['restore', 'daily/app/20261126T020000Z', '--confirm', 'app'],
-      'Backup FAILED: app restore, exit 1',
+      'Restore FAILED: app, exit 1',
     ],
   ])('alerts on a failed %s naming the operation instead of a tier', (_case, family, command, subject) => {
     // Act
@@ -42,6 +42,7 @@ describe('alerts of the restore drill and restore tasks', () => {
     if (verdict.action !== 'alert') return;
     expect(verdict.message).toContain(`Operation:      ${command.join(' ')}`);
     expect(verdict.message).toContain('Tier:           -');
+    expect(verdict.message).toMatch(/^What it means: .+\nWhat to do: .+/m);
   });
 
   it('stays silent when the verify drill passed (exit 0)', () => {

@@ -66,10 +66,12 @@ describe('decideTaskAlert', () => {
 
     expect(verdict.action).toBe('alert');
     if (verdict.action !== 'alert') return;
-    expect(verdict.subject).toBe(`Backup FAILED: app backup daily, exit ${exitCode}`);
+    expect(verdict.subject).toBe(`Backup FAILED: app daily, exit ${exitCode}`);
     expect(verdict.message).toContain('Database:       app');
     expect(verdict.message).toContain('Tier:           daily');
     expect(verdict.message).toContain(meaning);
+    expect(verdict.message).toContain('What to do: ');
+    if (exitCode === 137) expect(verdict.message).toContain('raise task.memoryMiB');
   });
 
   it('alerts when the exit code is missing because the task never started, with the stopped reason', () => {
@@ -182,7 +184,7 @@ describe('task-alert handler', () => {
     expect(calls).toHaveLength(1);
     expect(calls[0]?.args[0].input).toMatchObject({
       TopicArn: 'arn:aws:sns:eu-west-1:123456789012:alerts',
-      Subject: 'Backup FAILED: app backup daily, exit 1',
+      Subject: 'Backup FAILED: app daily, exit 1',
     });
   });
 
