@@ -26,7 +26,6 @@ import {
 } from '../shared/run-task.ts';
 import { logsConsoleUrl } from '../task-alert/core.ts';
 
-
 /** What the operator sends with `aws lambda invoke`. */
 export const restoreRequestSchema = z.strictObject({
   database: databaseNameSchema,
