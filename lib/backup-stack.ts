@@ -85,10 +85,15 @@ export class BackupStack extends Stack {
       memoryMiB: config.task.memoryMiB,
       logRetention,
     });
+    this.taskAlerts = new TaskAlerts(this, 'TaskAlerts', {
+      task: this.task,
+      alerts: this.alerts,
+      additionalTargets: this.restore.targets,
+    });
     this.launcher = new Launcher(this, 'Launcher', {
       task: this.task,
       network: this.network,
-      alerts: this.alerts,
+      failureAlerts: this.taskAlerts,
       exclusiveWith: this.restore.targets,
     });
     this.schedules = new BackupSchedules(this, 'Schedules', {
@@ -99,15 +104,11 @@ export class BackupStack extends Stack {
       timeZone: config.timeZone,
       alerts: this.alerts,
     });
-    this.taskAlerts = new TaskAlerts(this, 'TaskAlerts', {
-      task: this.task,
-      alerts: this.alerts,
-      additionalTargets: this.restore.targets,
-    });
     const databases = config.databases.map((db) => db.name);
     this.monitor = new Monitor(this, 'Monitor', {
       bucket: this.bucket,
       alerts: this.alerts,
+      failureAlerts: this.taskAlerts,
       databases,
       restoreFunction: this.restore.function,
       thresholds: {

@@ -1,19 +1,18 @@
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
-import type { AlertTopic } from './alert-topic.ts';
 import type { BackupTask } from './backup-task.ts';
 import type { BackupNetwork } from './network.ts';
 import { NodeFunction } from './node-function.ts';
 import { clusterEnvironment, grantRunTask, taskTarget } from './run-task-access.ts';
+import type { FailedInvocationAlerts } from './task-alerts.ts';
 
 export interface LauncherProps {
   readonly task: BackupTask;
   readonly network: BackupNetwork;
-  /** Receives a launch that still failed after Lambda's retries. */
-  readonly alerts: AlertTopic;
+  /** Alerts on a launch that still failed after Lambda's retries. */
+  readonly failureAlerts: FailedInvocationAlerts;
   /**
    * Other task definitions per database (its restore task): while one of them runs, no backup or
    * verify of that database starts. The launcher never starts them.
@@ -72,16 +71,9 @@ export class Launcher extends Construct {
       cluster,
       targets.map((t) => t.taskDefinition),
     );
-    props.alerts.grantPublish(role);
-    this.function.configureAsyncInvoke({
+    props.failureAlerts.alertOnFailedInvocations('launcher', fn, {
       retryAttempts,
       maxEventAge: Duration.hours(1),
-      onFailure: new destinations.SnsDestination(props.alerts.topic),
-    });
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
-      reason:
-        "Added by the Lambda SNS failure destination (Topic.grantPublish) and limited to the alert topic's own key.",
     });
   }
 }

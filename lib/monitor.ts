@@ -2,7 +2,6 @@ import { Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -17,12 +16,15 @@ import type { AlertTopic } from './alert-topic.ts';
 import type { BackupBucket } from './backup-bucket.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 import { NodeFunction } from './node-function.ts';
+import type { FailedInvocationAlerts } from './task-alerts.ts';
 
 export type MonitorMetricName = (typeof METRIC_NAMES)[keyof typeof METRIC_NAMES];
 
 export interface MonitorProps {
   readonly bucket: BackupBucket;
   readonly alerts: AlertTopic;
+  /** Alerts on a scheduled run that still failed after Lambda's retries. */
+  readonly failureAlerts: FailedInvocationAlerts;
   /** Database names; each gets its alarms. */
   readonly databases: readonly string[];
   /** The health policy's thresholds (task/core/health.ts); the daily age alarm uses the daily limit. */
@@ -136,16 +138,14 @@ export class Monitor extends Construct {
       }),
     );
     props.alerts.grantPublish(this.role);
-    // If the monitor itself keeps failing, the operator hears of it now, not when the alarms fire.
-    this.function.configureAsyncInvoke({
-      retryAttempts: 2,
-      maxEventAge: Duration.hours(1),
-      onFailure: new destinations.SnsDestination(props.alerts.topic),
-    });
     Validations.of(this.role).acknowledge({
       id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
-      reason:
-        "Added by the Lambda SNS failure destination (Topic.grantPublish) and limited to the alert topic's own key.",
+      reason: "Added by Topic.grantPublish (the monitor's alerts) and limited to the alert topic's own key.",
+    });
+    // If the monitor itself keeps failing, the operator hears of it now, not when the alarms fire.
+    props.failureAlerts.alertOnFailedInvocations('monitor', fn, {
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(1),
     });
 
     const schedulerRole = new iam.Role(this, 'SchedulerRole', {

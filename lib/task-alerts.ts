@@ -7,6 +7,7 @@ import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
 import type { AlertTopic } from './alert-topic.ts';
 import { type BackupTask, CONTAINER_NAME, LOG_STREAM_PREFIX } from './backup-task.ts';
+import { acknowledgeWildcardResource } from './nag.ts';
 import { NodeFunction } from './node-function.ts';
 
 export interface TaskAlertsProps {
@@ -23,12 +24,26 @@ export interface TaskAlertsProps {
   }[];
 }
 
+/** The functions whose failed asynchronous invocations the alerter turns into alerts. */
+export type Invoker = 'launcher' | 'monitor';
+
+/** What the launcher and the monitor need of TaskAlerts. */
+export interface FailedInvocationAlerts {
+  alertOnFailedInvocations(
+    invoker: Invoker,
+    fn: NodeFunction,
+    options: { readonly retryAttempts: number; readonly maxEventAge: Duration },
+  ): void;
+}
+
 /**
  * Failure alerts: every STOPPED state change of a backup task goes to a Lambda that publishes to
  * the alert topic when the backupctl container's exit code is non-zero or missing (start failure,
  * out of memory, stopped). Success is decided by the exit code alone, as backupctl defines it.
+ * The same Lambda is the failure destination of the launcher and the monitor (see
+ * `alertOnFailedInvocations`).
  */
-export class TaskAlerts extends Construct {
+export class TaskAlerts extends Construct implements FailedInvocationAlerts {
   readonly function: nodejs.NodejsFunction;
   readonly rule: events.Rule;
 
@@ -38,7 +53,8 @@ export class TaskAlerts extends Construct {
     const watched = [...task.targets, ...(props.additionalTargets ?? [])];
     const fn = new NodeFunction(this, 'Function', {
       name: 'task-alert',
-      description: 'Alerts when a backup task stops with a non-zero or missing exit code',
+      description:
+        'Alerts when a backup task stops with a non-zero or missing exit code, or the launcher or monitor fails',
       environment: {
         TOPIC_ARN: alerts.topic.topicArn,
         LOG_GROUP_NAME: task.logGroup.logGroupName,
@@ -54,9 +70,9 @@ export class TaskAlerts extends Construct {
     Validations.of(fn.role).acknowledge({
       id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
       reason:
-        "Added by the Lambda SNS failure destination (Topic.grantPublish) and limited to the alert topic's own key.",
+        "Added by Topic.grantPublish (the alerts it sends, and its own SNS failure destination) and limited to the alert topic's own key.",
     });
-    // If the alerter itself keeps failing, its event still reaches the operator.
+    // If the alerter itself keeps failing, its event still reaches the operator (as raw JSON).
     this.function.configureAsyncInvoke({
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),
@@ -85,5 +101,27 @@ export class TaskAlerts extends Construct {
         new targets.LambdaFunction(this.function, { retryAttempts: 8, maxEventAge: Duration.hours(6) }),
       ],
     });
+  }
+
+  /**
+   * Sends the asynchronous invocations of `fn` that still fail after Lambda's retries (or outgrow
+   * `maxEventAge`) to the alerter, which mails what was not done and what to do, with the command
+   * that runs it again, instead of the invocation record's JSON.
+   */
+  alertOnFailedInvocations(
+    invoker: Invoker,
+    fn: NodeFunction,
+    options: { readonly retryAttempts: number; readonly maxEventAge: Duration },
+  ): void {
+    fn.function.configureAsyncInvoke({
+      ...options,
+      onFailure: new destinations.LambdaDestination(this.function),
+    });
+    acknowledgeWildcardResource(
+      fn.role,
+      `${this.function.functionArn}:*`,
+      'Added by the Lambda failure destination (grantInvoke: function versions and aliases); only the alerter.',
+    );
+    this.function.addEnvironment(`${invoker.toUpperCase()}_LOG_GROUP`, fn.logGroup.logGroupName);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Starts one database's backup task: `{ database, tier }` (a backup) or `{ database, action:
  * "verify" }` (the restore drill) in, task ARN out. Anything but a started
- * task throws, so Lambda's asynchronous retries and failure destination (the alert topic) see it.
+ * task throws, so Lambda's asynchronous retries and failure destination (the
+ * alerter, which mails it) see it.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ECSClient } from '@aws-sdk/client-ecs';

@@ -166,9 +166,8 @@ export function decideTaskAlert(
       : `${exitCode}${EXIT_CODE_MEANINGS[exitCode] ? ` (${EXIT_CODE_MEANINGS[exitCode]})` : ''}`;
 
   const what = OPERATIONS[operation] ?? OPERATIONS.backup;
-  const subject = truncate(
+  const subject = asciiSubject(
     `${what.title} FAILED: ${database}${tier ? ` ${tier}` : ''}, exit ${exitCode ?? 'missing'}`,
-    100,
   );
   const lines = [
     `The ${what.title.toLowerCase()} task of database ${database} failed.`,
@@ -208,7 +207,7 @@ export function logsConsoleUrl(region: string, logGroup: string, logStream: stri
   );
 }
 
-// SNS subjects: at most 100 printable ASCII characters, no line breaks.
-function truncate(value: string, max: number): string {
-  return value.replace(/[^\x20-\x7e]/g, '?').slice(0, max);
+/** SNS subjects: at most 100 printable ASCII characters, no line breaks. */
+export function asciiSubject(value: string): string {
+  return value.replace(/[^\x20-\x7e]/g, '?').slice(0, 100);
 }

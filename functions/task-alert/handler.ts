@@ -1,10 +1,14 @@
 /**
- * Alerts on a failed backup task: reads the ECS Task State Change event, publishes to the alert
- * topic when the backupctl container's exit code is non-zero or missing.
+ * The alerter. Two kinds of event reach it:
+ * - an ECS Task State Change of a backup or restore task: publishes to the alert topic when the
+ *   backupctl container's exit code is non-zero or missing;
+ * - the failure destination's record of an asynchronous launcher or monitor invocation that failed
+ *   after Lambda's retries: always publishes, in words instead of the record's JSON.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { alertSettingsSchema, decideTaskAlert, TaskEventTracker } from './core.ts';
+import { decideInvocationAlert, invokerLogGroupsSchema, isInvocationRecord } from './invocation.ts';
 
 const logger = new Logger({ serviceName: 'task-alert' });
 const sns = new SNSClient({});
@@ -15,18 +19,29 @@ const settings = alertSettingsSchema.parse({
   containerName: process.env.CONTAINER_NAME,
   families: JSON.parse(process.env.FAMILIES ?? '{}'),
 });
+const invokerLogGroups = invokerLogGroupsSchema.parse({
+  launcher: process.env.LAUNCHER_LOG_GROUP || undefined,
+  monitor: process.env.MONITOR_LOG_GROUP || undefined,
+});
 // Module scope: survives warm invocations, which is where duplicate deliveries land (see core.ts).
 const tracker = new TaskEventTracker();
 
+const publish = (subject: string, message: string) =>
+  sns.send(new PublishCommand({ TopicArn: topicArn, Subject: subject, Message: message }));
+
 export async function handler(event: unknown): Promise<{ action: string }> {
+  if (isInvocationRecord(event)) {
+    const alert = decideInvocationAlert(event, invokerLogGroups);
+    await publish(alert.subject, alert.message);
+    logger.warn('alert published', { subject: alert.subject, reasons: ['failed invocation'] });
+    return { action: 'alert' };
+  }
   const verdict = decideTaskAlert(event, settings, tracker);
   if (verdict.action === 'ignore') {
     logger.info('no alert', { reasons: verdict.reasons });
     return { action: 'ignore' };
   }
-  await sns.send(
-    new PublishCommand({ TopicArn: topicArn, Subject: verdict.subject, Message: verdict.message }),
-  );
+  await publish(verdict.subject, verdict.message);
   // Only now: a failed publish throws, and Lambda's retry must not find the task marked as alerted.
   if (verdict.task) tracker.record(verdict.task.arn, verdict.task.version, true);
   logger.warn('alert published', { subject: verdict.subject, reasons: verdict.reasons });

@@ -409,13 +409,36 @@ describe('launcher and alerts', () => {
     });
   });
 
-  it('sends a launch that failed after retries to the alert topic', () => {
-    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
-      FunctionName: { Ref: Match.stringLikeRegexp('^LauncherFunction') },
-      MaximumRetryAttempts: 2,
-      DestinationConfig: { OnFailure: { Destination: { Ref: Match.stringLikeRegexp('^AlertsTopic') } } },
-    });
-  });
+  it.each([
+    ['launcher', '^LauncherFunction'],
+    ['monitor', '^MonitorFunction'],
+  ])(
+    'sends a %s invocation that failed after retries to the alerter, with its log group',
+    (invoker, logicalId) => {
+      const alerter = { 'Fn::GetAtt': [Match.stringLikeRegexp('^TaskAlertsFunction'), 'Arn'] };
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: Match.stringLikeRegexp(logicalId) },
+        MaximumRetryAttempts: 2,
+        DestinationConfig: { OnFailure: { Destination: alerter } },
+      });
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: Match.stringLikeRegexp(`${logicalId}Role`) }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Action: 'lambda:InvokeFunction', Resource: Match.arrayWith([alerter]) }),
+          ]),
+        },
+      });
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: Match.stringLikeRegexp('^Alerts when a backup task stops'),
+        Environment: {
+          Variables: Match.objectLike({
+            [`${invoker.toUpperCase()}_LOG_GROUP`]: { Ref: Match.stringLikeRegexp(`${logicalId}Logs`) },
+          }),
+        },
+      });
+    },
+  );
 
   it('routes STOPPED state changes of the backup and restore task families to the alert Lambda', () => {
     template.hasResourceProperties('AWS::Events::Rule', {

@@ -166,6 +166,7 @@ describe('props validation', () => {
     const props: MonitorProps = {
       bucket,
       alerts,
+      failureAlerts: { alertOnFailedInvocations: () => undefined },
       databases: ['app'],
       thresholds: DEFAULT_THRESHOLDS,
       expressions: { check: 'rate(6 hours)', report: 'cron(0 9 ? * MON *)' },
