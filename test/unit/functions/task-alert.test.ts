@@ -7,6 +7,7 @@ import {
   logsConsoleUrl,
   TaskEventTracker,
 } from '../../../functions/task-alert/core.ts';
+import { decideInvocationAlert, isInvocationRecord } from '../../../functions/task-alert/invocation.ts';
 
 const settings: AlertSettings = {
   logGroupName: 'ServerlessPgBackup-TaskLogs',
@@ -150,6 +151,132 @@ describe('decideTaskAlert', () => {
   });
 });
 
+const LAUNCHER_ARN = 'arn:aws:lambda:eu-west-1:123456789012:function:Backups-LauncherFunction-AbC123:$LATEST';
+const MONITOR_ARN = 'arn:aws:lambda:eu-west-1:123456789012:function:Backups-MonitorFunction-XyZ789';
+const logGroups = { launcher: 'Backups-LauncherLogs-1', monitor: 'Backups-MonitorLogs-2' };
+
+/** The record Lambda sends to an asynchronous invocation's failure destination. */
+function invocationRecord(options: {
+  functionArn?: string;
+  payload?: unknown;
+  condition?: string;
+  errorMessage?: string;
+}) {
+  return {
+    version: '1.0',
+    timestamp: '2026-11-27T02:03:04.567Z',
+    requestContext: {
+      requestId: 'e4b46cbf-b738-4d6f-8880-a18cdf61200e',
+      functionArn: options.functionArn ?? LAUNCHER_ARN,
+      condition: options.condition ?? 'RetriesExhausted',
+      approximateInvokeCount: 3,
+    },
+    requestPayload: 'payload' in options ? options.payload : { database: 'app', tier: 'daily' },
+    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+    ...(options.errorMessage === undefined
+      ? {}
+      : { responsePayload: { errorType: 'Error', errorMessage: options.errorMessage, trace: ['Error: …'] } }),
+  };
+}
+
+describe('decideInvocationAlert', () => {
+  it('says which backup did not start, why, and gives the command that starts it and the one that finds its log', () => {
+    const record = invocationRecord({
+      errorMessage: 'Backup not started (refused): a task for database "app" is already running (task/abc)',
+    });
+
+    const alert = decideInvocationAlert(record, logGroups);
+
+    expect(alert.subject).toBe('Backup NOT STARTED: app daily');
+    expect(alert.message).toContain(
+      'The launcher did not start the daily backup of database app: it failed on every attempt.',
+    );
+    expect(alert.message).toContain('What it means: no daily backup of app was taken by this schedule');
+    expect(alert.message).toContain(
+      'Error:       Error: Backup not started (refused): a task for database "app" is already running (task/abc)',
+    );
+    expect(alert.message).toContain('Condition:   RetriesExhausted, 3 attempts');
+    expect(alert.message).toContain(
+      `aws lambda invoke --function-name Backups-LauncherFunction-AbC123 --cli-binary-format raw-in-base64-out --payload '{"database":"app","tier":"daily"}' /dev/stdout`,
+    );
+    expect(alert.message).toContain(
+      `Logs: aws logs filter-log-events --region eu-west-1 --log-group-name Backups-LauncherLogs-1 --filter-pattern '"e4b46cbf-b738-4d6f-8880-a18cdf61200e"'`,
+    );
+    expect(alert.message).not.toContain('"requestContext"');
+  });
+
+  it('names a restore drill that did not start', () => {
+    const alert = decideInvocationAlert(
+      invocationRecord({
+        payload: { database: 'shop', action: 'verify' },
+        errorMessage: 'Backup not started (failed): RunTask: no capacity',
+      }),
+      logGroups,
+    );
+
+    expect(alert.subject).toBe('Restore drill NOT STARTED: shop');
+    expect(alert.message).toContain('the newest backup of shop was not test-restored this time');
+    expect(alert.message).toContain(`--payload '{"database":"shop","action":"verify"}'`);
+  });
+
+  it.each([
+    ['check', 'backup health was not checked'],
+    ['report', 'the weekly backup report was not sent'],
+  ])('names a failed monitor %s and points to the monitor log group', (mode, means) => {
+    const alert = decideInvocationAlert(
+      invocationRecord({
+        functionArn: MONITOR_ARN,
+        payload: { mode },
+        errorMessage: 'AccessDenied: s3:ListBucket',
+      }),
+      logGroups,
+    );
+
+    expect(alert.subject).toBe(`Backup monitor FAILED: ${mode}`);
+    expect(alert.message).toContain(`What it means: ${means}`);
+    expect(alert.message).toContain('--function-name Backups-MonitorFunction-XyZ789');
+    expect(alert.message).toContain('--log-group-name Backups-MonitorLogs-2');
+  });
+
+  it('says an event that grew too old never ran to an error', () => {
+    const alert = decideInvocationAlert(invocationRecord({ condition: 'EventAgeExceeded' }), logGroups);
+
+    expect(alert.message).toContain('it could not run within the maximum event age');
+    expect(alert.message).toContain(
+      'Error:       (no error message: the invocation did not run to an error)',
+    );
+  });
+
+  it('still alerts, with the function name, on a request it does not know, quoting it safely for the shell', () => {
+    const alert = decideInvocationAlert(
+      invocationRecord({ functionArn: MONITOR_ARN, payload: { note: "it's" }, errorMessage: 'boom' }),
+      logGroups,
+    );
+
+    expect(alert.subject).toBe('Invocation FAILED: Backups-MonitorFunction-XyZ789');
+    expect(alert.message).toContain(`--payload '{"note":"it'\\''s"}'`);
+    expect(alert.message).not.toContain('Logs:');
+  });
+
+  it('alerts with the raw record when it cannot be read', () => {
+    const record = { requestContext: { functionArn: LAUNCHER_ARN }, requestPayload: { database: 'app' } };
+
+    const alert = decideInvocationAlert(record, logGroups);
+
+    expect(alert.subject).toBe('Failed Lambda invocation record could not be read');
+    expect(alert.message).toContain('requestContext.requestId');
+    expect(alert.message).toContain(LAUNCHER_ARN);
+  });
+});
+
+describe('isInvocationRecord', () => {
+  it('tells a destination record from an ECS event', () => {
+    expect(isInvocationRecord(invocationRecord({}))).toBe(true);
+    expect(isInvocationRecord({ 'detail-type': 'ECS Task State Change', detail: {} })).toBe(false);
+    expect(isInvocationRecord(null)).toBe(false);
+  });
+});
+
 describe('task-alert handler', () => {
   const snsMock = mockClient(SNSClient);
   let handler: (event: unknown) => Promise<{ action: string }>;
@@ -160,6 +287,7 @@ describe('task-alert handler', () => {
     vi.stubEnv('LOG_STREAM_PREFIX', settings.logStreamPrefix);
     vi.stubEnv('CONTAINER_NAME', settings.containerName);
     vi.stubEnv('FAMILIES', JSON.stringify(settings.families));
+    vi.stubEnv('LAUNCHER_LOG_GROUP', logGroups.launcher);
     vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
     ({ handler } = await import('../../../functions/task-alert/handler.ts'));
   });
@@ -204,5 +332,29 @@ describe('task-alert handler', () => {
     // Assess
     expect(snsMock.commandCalls(PublishCommand)).toHaveLength(2);
     expect(snsMock.commandCalls(PublishCommand)[1]?.args[0].input.Message).toContain('OutOfMemoryError');
+  });
+
+  it('publishes the alert in words to the alert topic', async () => {
+    snsMock.on(PublishCommand).resolves({ MessageId: 'm-1' });
+
+    await expect(
+      handler(invocationRecord({ errorMessage: 'Backup not started (failed): throttled' })),
+    ).resolves.toEqual({
+      action: 'alert',
+    });
+
+    const calls = snsMock.commandCalls(PublishCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.args[0].input).toMatchObject({
+      TopicArn: 'arn:aws:sns:eu-west-1:123456789012:alerts',
+      Subject: 'Backup NOT STARTED: app daily',
+    });
+    expect(calls[0]?.args[0].input.Message).toContain('--log-group-name Backups-LauncherLogs-1');
+  });
+
+  it('throws when the topic refuses, so that Lambda retries the alert', async () => {
+    snsMock.on(PublishCommand).rejects(new Error('KMS key disabled'));
+
+    await expect(handler(invocationRecord({ errorMessage: 'x' }))).rejects.toThrow('KMS key disabled');
   });
 });
