@@ -33,7 +33,7 @@ export async function handler(event: unknown): Promise<{ action: string }> {
   if (isInvocationRecord(event)) {
     const alert = decideInvocationAlert(event, invokerLogGroups);
     await publish(alert.subject, alert.message);
-    logger.warn('alert published', { subject: alert.subject, reasons: ['failed invocation'] });
+    logger.warn('alert published', { subject: alert.subject, reasons: alert.reasons });
     return { action: 'alert' };
   }
   const verdict = decideTaskAlert(event, settings, tracker);

@@ -49,6 +49,7 @@ const CONDITIONS: Readonly<Record<string, string>> = {
 export interface InvocationAlert {
   readonly subject: string;
   readonly message: string;
+  readonly reasons: readonly string[];
 }
 
 export function decideInvocationAlert(event: unknown, logGroups: InvokerLogGroups): InvocationAlert {
@@ -58,6 +59,7 @@ export function decideInvocationAlert(event: unknown, logGroups: InvokerLogGroup
     return {
       subject: 'Failed Lambda invocation record could not be read',
       message: `A record of a failed invocation could not be parsed (${problems}). A scheduled backup, restore drill or health check may not have run.\n\n${JSON.stringify(event, null, 2)}`,
+      reasons: [`unreadable invocation record: ${problems}`],
     };
   }
   const { requestContext: context, requestPayload, responsePayload, timestamp } = parsed.data;
@@ -127,5 +129,9 @@ export function decideInvocationAlert(event: unknown, logGroups: InvokerLogGroup
         ]
       : []),
   ];
-  return { subject: asciiSubject(subject), message: lines.join('\n') };
+  return {
+    subject: asciiSubject(subject),
+    message: lines.join('\n'),
+    reasons: [`${context.condition} after ${attempts ?? '?'} attempt(s): ${error}`],
+  };
 }

@@ -203,6 +203,9 @@ describe('decideInvocationAlert', () => {
       `Logs: aws logs filter-log-events --region eu-west-1 --log-group-name Backups-LauncherLogs-1 --filter-pattern '"e4b46cbf-b738-4d6f-8880-a18cdf61200e"'`,
     );
     expect(alert.message).not.toContain('"requestContext"');
+    expect(alert.reasons).toEqual([
+      'RetriesExhausted after 3 attempt(s): Error: Backup not started (refused): a task for database "app" is already running (task/abc)',
+    ]);
   });
 
   it('names a restore drill that did not start', () => {
