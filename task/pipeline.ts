@@ -243,7 +243,9 @@ function awaitExit(child: ChildProcess, step: Step): Promise<StepOutcome> {
         resolve({ name: step.name, exitCode: code, warning: stderrTail || `exited with code ${code}` });
       } else {
         const detail = signal ? `killed by signal ${signal}` : `exited with code ${code}`;
-        const brokenPipe = signal === 'SIGPIPE' || /broken pipe/i.test(stderrTail);
+        // Node connects processes with socket pairs: a writer whose reader exited with bytes still
+        // unread gets ECONNRESET ("Connection reset by peer") instead of EPIPE.
+        const brokenPipe = signal === 'SIGPIPE' || /broken pipe|connection reset by peer/i.test(stderrTail);
         reject(new PipelineError(step.name, detail, stderrTail, { brokenPipe }));
       }
     });
