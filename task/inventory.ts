@@ -28,6 +28,12 @@ export interface InventoryOptions {
    * @default DEFAULT_THRESHOLDS.dropHistory + 1 (8)
    */
   readonly readNewest?: number;
+  /**
+   * Databases reported beside the ones found when `databases` is not given, even with no backup
+   * at all (then as missing): the one an operator's PGDATABASE names.
+   * @default - none
+   */
+  readonly include?: readonly string[];
   readonly logger?: InventoryLogger;
 }
 
@@ -54,7 +60,9 @@ export async function collectInventory(
   options: InventoryOptions = {},
 ): Promise<HealthInput[]> {
   const readNewest = options.readNewest ?? DEFAULT_THRESHOLDS.dropHistory + 1;
-  const names = databases ? [...databases] : await discoverDatabases(store, prefix);
+  const names = databases
+    ? [...databases]
+    : [...new Set([...(await discoverDatabases(store, prefix)), ...(options.include ?? [])])].sort();
   const inputs: HealthInput[] = [];
   for (const database of names) {
     for (const tier of SCHEDULED_TIERS) {

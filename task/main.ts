@@ -182,11 +182,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       }
       case 'status':
       case 'report': {
-        const databases = values.database ? [values.database] : undefined;
         const report = await checkHealth(
           store,
           config.store.prefix,
-          databases,
+          values.database
+            ? { databases: [values.database] }
+            : { include: env.PGDATABASE ? [env.PGDATABASE] : [] },
           deps.now(),
           logger,
           config.healthThresholds,

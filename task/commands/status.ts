@@ -11,23 +11,34 @@ import {
   type HealthReport,
   type HealthThresholds,
 } from '../core/health.ts';
+import { NotFoundError } from '../errors.ts';
 import { collectInventory } from '../inventory.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { formatTable } from './list.ts';
 
+/**
+ * The health report of `databases`, or of every database found plus `include`. Finding none at all
+ * is an error, not a healthy report of nothing: the bucket or prefix is likely wrong.
+ */
 export async function checkHealth(
   store: ObjectStore,
   prefix: string,
-  databases: readonly string[] | undefined,
+  scope: { readonly databases?: readonly string[]; readonly include?: readonly string[] },
   now: Date,
   logger: Logger,
   thresholds: HealthThresholds,
 ): Promise<HealthReport> {
-  const inputs = await collectInventory(store, prefix, databases, {
+  const inputs = await collectInventory(store, prefix, scope.databases, {
     logger,
     readNewest: thresholds.dropHistory + 1,
+    ...(scope.include ? { include: scope.include } : {}),
   });
+  if (inputs.length === 0) {
+    throw new NotFoundError(
+      `No backups found in ${store.location}/${prefix}: check BACKUP_BUCKET and BACKUP_PREFIX, or name a database with --database or PGDATABASE to have it reported as missing.`,
+    );
+  }
   return evaluateHealth(inputs, now, thresholds);
 }
 

@@ -124,4 +124,27 @@ describe('backupctl status', () => {
     expect(daily?.findings.map((f) => f.check)).toContain('drop');
     expect(text).toMatch(/CRITICAL: daily\/app\/\d{8}T\d{6}Z holds 0 rows in total, 100% below the median/);
   });
+
+  it('is unhealthy, not "0 databases, healthy", when the bucket holds no backups at all', async () => {
+    await s3.createBucket('status-empty');
+    const result = await backupctl(['status'], {
+      env: { ...env('app', at(0)), ...s3.env('status-empty'), PGDATABASE: '' },
+    });
+
+    expectFailure(
+      result,
+      /No backups found in s3:\/\/status-empty\/: check BACKUP_BUCKET and BACKUP_PREFIX/,
+      1,
+    );
+  });
+
+  it('reports PGDATABASE as missing when it has no backups, beside the databases it found', async () => {
+    const result = await backupctl(['status', '--json'], { env: env('never_backed_up', at(0)) });
+
+    expect(result.code).toBe(1);
+    const report = JSON.parse(result.stdout) as HealthReport;
+    expect(report.databases.map((d) => d.database)).toEqual(['app', 'never_backed_up', 'old']);
+    const missing = report.verdicts.find((v) => v.database === 'never_backed_up' && v.tier === 'daily');
+    expect(missing?.findings.map((f) => [f.check, f.severity])).toContainEqual(['missing', 'critical']);
+  });
 });
