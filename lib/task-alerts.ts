@@ -27,13 +27,15 @@ export interface TaskAlertsProps {
 /** The functions whose failed asynchronous invocations the alerter turns into alerts. */
 export type Invoker = 'launcher' | 'monitor';
 
+/** Lambda's handling of a failed asynchronous invocation before it becomes an alert. */
+export interface AsyncRetryOptions {
+  readonly retryAttempts: number;
+  readonly maxEventAge: Duration;
+}
+
 /** What the launcher and the monitor need of TaskAlerts. */
 export interface FailedInvocationAlerts {
-  alertOnFailedInvocations(
-    invoker: Invoker,
-    fn: NodeFunction,
-    options: { readonly retryAttempts: number; readonly maxEventAge: Duration },
-  ): void;
+  alertOnFailedInvocations(invoker: Invoker, fn: NodeFunction, options: AsyncRetryOptions): void;
 }
 
 /**
@@ -108,11 +110,7 @@ export class TaskAlerts extends Construct implements FailedInvocationAlerts {
    * `maxEventAge`) to the alerter, which mails what was not done and what to do, with the command
    * that runs it again, instead of the invocation record's JSON.
    */
-  alertOnFailedInvocations(
-    invoker: Invoker,
-    fn: NodeFunction,
-    options: { readonly retryAttempts: number; readonly maxEventAge: Duration },
-  ): void {
+  alertOnFailedInvocations(invoker: Invoker, fn: NodeFunction, options: AsyncRetryOptions): void {
     fn.function.configureAsyncInvoke({
       ...options,
       onFailure: new destinations.LambdaDestination(this.function),
