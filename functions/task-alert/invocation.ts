@@ -4,6 +4,8 @@
  * an operator can act on, instead of the raw JSON an SNS destination would mail. No AWS imports.
  */
 import { z } from 'zod';
+import { launchRequestSchema, verifyRequestSchema } from '../launch-backup/core.ts';
+import { monitorEventSchema } from '../monitor/core.ts';
 import { asciiSubject } from './core.ts';
 
 /** The invocation record of a Lambda destination (version 1.0). */
@@ -35,11 +37,7 @@ export const invokerLogGroupsSchema = z.object({
 });
 export type InvokerLogGroups = z.infer<typeof invokerLogGroupsSchema>;
 
-const launchPayload = z.union([
-  z.object({ database: z.string().min(1), tier: z.string().min(1) }),
-  z.object({ database: z.string().min(1), action: z.literal('verify') }),
-]);
-const monitorPayload = z.object({ mode: z.string().min(1) });
+const launchPayload = z.union([launchRequestSchema, verifyRequestSchema]);
 
 const CONDITIONS: Readonly<Record<string, string>> = {
   RetriesExhausted: 'it failed on every attempt',
@@ -70,12 +68,23 @@ export function decideInvocationAlert(event: unknown, logGroups: InvokerLogGroup
     : '(no error message: the invocation did not run to an error)';
   const why = CONDITIONS[context.condition] ?? context.condition;
   const attempts = context.approximateInvokeCount;
-  const payload = JSON.stringify(requestPayload);
+  const launch = launchPayload.safeParse(requestPayload);
+  const monitor = monitorEventSchema.safeParse(
+    typeof requestPayload === 'object' && requestPayload !== null && 'mode' in requestPayload
+      ? requestPayload
+      : undefined,
+  );
+  let replay: unknown = requestPayload;
+  if (launch.success) {
+    // A run by hand is a new request: without the schedule's time, which would make the launcher
+    // reuse the failed run's RunTask client token.
+    const { scheduledTime: _, ...request } = launch.data;
+    replay = request;
+  } else if (monitor.success) replay = monitor.data;
+  const payload = JSON.stringify(replay);
   // Synchronous, as in the README: the answer (task ARN, or the error) comes back at once.
   const invoke = `aws lambda invoke --function-name ${functionName} --cli-binary-format raw-in-base64-out --payload '${payload.replaceAll("'", "'\\''")}' /dev/stdout`;
 
-  const launch = launchPayload.safeParse(requestPayload);
-  const monitor = monitorPayload.safeParse(requestPayload);
   let subject: string;
   let intro: string;
   let means: string;
@@ -118,7 +127,7 @@ export function decideInvocationAlert(event: unknown, logGroups: InvokerLogGroup
     '',
     `Error:       ${error}`,
     `Condition:   ${context.condition}${attempts === undefined ? '' : `, ${attempts} attempt${attempts === 1 ? '' : 's'}`}`,
-    `Request:     ${payload}`,
+    `Request:     ${JSON.stringify(requestPayload)}`,
     `Last try:    ${timestamp ?? '-'}`,
     `Function:    ${context.functionArn}`,
     `Request id:  ${context.requestId}`,

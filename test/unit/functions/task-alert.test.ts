@@ -171,7 +171,10 @@ function invocationRecord(options: {
       condition: options.condition ?? 'RetriesExhausted',
       approximateInvokeCount: 3,
     },
-    requestPayload: 'payload' in options ? options.payload : { database: 'app', tier: 'daily' },
+    requestPayload:
+      'payload' in options
+        ? options.payload
+        : { database: 'app', tier: 'daily', scheduledTime: '2026-11-27T02:00:00Z' },
     responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
     ...(options.errorMessage === undefined
       ? {}
@@ -196,8 +199,12 @@ describe('decideInvocationAlert', () => {
       'Error:       Error: Backup not started (refused): a task for database "app" is already running (task/abc)',
     );
     expect(alert.message).toContain('Condition:   RetriesExhausted, 3 attempts');
+    // Without the schedule's time: a run by hand must not reuse the failed run's RunTask token.
     expect(alert.message).toContain(
       `aws lambda invoke --function-name Backups-LauncherFunction-AbC123 --cli-binary-format raw-in-base64-out --payload '{"database":"app","tier":"daily"}' /dev/stdout`,
+    );
+    expect(alert.message).toContain(
+      'Request:     {"database":"app","tier":"daily","scheduledTime":"2026-11-27T02:00:00Z"}',
     );
     expect(alert.message).toContain(
       `Logs: aws logs filter-log-events --region eu-west-1 --log-group-name Backups-LauncherLogs-1 --filter-pattern '"e4b46cbf-b738-4d6f-8880-a18cdf61200e"'`,
