@@ -123,6 +123,7 @@ async function collectTier(
     }));
 
   const backups: Manifest[] = [];
+  const unreadable: { id: string; reason: string }[] = [];
   const verifications: Record<string, Verification> = {};
   const toRead = complete.slice(0, readNewest);
   for (let i = 0; i < toRead.length; i += READ_CONCURRENCY) {
@@ -130,18 +131,21 @@ async function collectTier(
     const read = await Promise.all(
       batch.map(async (folder) => {
         const id = formatBackupId({ tier, database, timestamp: folder.timestamp });
-        const manifest = await readManifest(store, `${base}${folder.timestamp}/${MANIFEST_FILE}`, id, logger);
+        const result = await readManifest(store, `${base}${folder.timestamp}/${MANIFEST_FILE}`, id, logger);
         const verification =
-          manifest && folder.keys.has(VERIFICATION_FILE)
+          'manifest' in result && folder.keys.has(VERIFICATION_FILE)
             ? await readVerification(store, `${base}${folder.timestamp}/${VERIFICATION_FILE}`, id, logger)
             : undefined;
-        return { manifest, verification };
+        return { id, result, verification };
       }),
     );
-    for (const { manifest, verification } of read) {
-      if (!manifest) continue;
-      backups.push(manifest);
-      if (verification) verifications[manifest.id] = verification;
+    for (const { id, result, verification } of read) {
+      if ('reason' in result) {
+        unreadable.push({ id, reason: result.reason });
+        continue;
+      }
+      backups.push(result.manifest);
+      if (verification) verifications[id] = verification;
     }
   }
 
@@ -152,29 +156,30 @@ async function collectTier(
     backups,
     verifications,
     orphans,
+    unreadable,
     completeCount: complete.length,
     ...(oldest ? { oldestStartedAt: (parseTimestamp(oldest.timestamp) as Date).toISOString() } : {}),
     storedBytes,
   };
 }
 
+/** The manifest, or why it cannot be used (also logged). */
 async function readManifest(
   store: ObjectStore,
   key: string,
   id: string,
   logger?: InventoryLogger,
-): Promise<Manifest | undefined> {
+): Promise<{ manifest: Manifest } | { reason: string }> {
+  let reason: string;
   try {
     const manifest = parseManifest(await store.getText(key));
-    if (manifest.id !== id) {
-      logger?.warn('manifest skipped', { key, reason: `it names backup ${manifest.id}, not ${id}` });
-      return undefined;
-    }
-    return manifest;
+    if (manifest.id === id) return { manifest };
+    reason = `it names backup ${manifest.id}, not ${id}`;
   } catch (error) {
-    logger?.warn('manifest skipped', { key, reason: (error as Error).message });
-    return undefined;
+    reason = (error as Error).message;
   }
+  logger?.warn('manifest skipped', { key, reason });
+  return { reason };
 }
 
 async function readVerification(

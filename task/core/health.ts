@@ -18,7 +18,16 @@ import type { Verification } from './verification.ts';
 
 export type Severity = 'ok' | 'warning' | 'critical';
 
-export const CHECKS = ['missing', 'age', 'size', 'drop', 'verification', 'failed runs', 'count'] as const;
+export const CHECKS = [
+  'missing',
+  'age',
+  'unreadable',
+  'size',
+  'drop',
+  'verification',
+  'failed runs',
+  'count',
+] as const;
 export type CheckName = (typeof CHECKS)[number];
 
 const hours = z.number().positive();
@@ -94,6 +103,11 @@ export interface HealthInput {
   /** Verification records by backup id. */
   readonly verifications: Readonly<Record<string, Verification>>;
   readonly orphans: readonly OrphanFolder[];
+  /**
+   * Backups whose manifest exists but cannot be read (not JSON, invalid, another backup's): left
+   * out of `backups`, and no restore can use them. @default - none
+   */
+  readonly unreadable?: readonly { readonly id: string; readonly reason: string }[];
   /** Complete backups in the tier, including those not read. @default backups.length */
   readonly completeCount?: number;
   /** Start of the oldest complete backup in the tier, ISO 8601. @default - the oldest of `backups` */
@@ -241,6 +255,15 @@ function evaluateTier(
       });
     }
     findings.push(...checkBackup(newest, backups.slice(1, 1 + t.dropHistory), t));
+  }
+
+  const unreadable = input.unreadable ?? [];
+  if (unreadable.length > 0) {
+    findings.push({
+      check: 'unreadable',
+      severity: 'critical',
+      message: `${unreadable.length} ${tier} backup${unreadable.length === 1 ? '' : 's'} of ${database} cannot be restored: the manifest cannot be read (${unreadable.map((u) => `${u.id}: ${u.reason}`).join('; ')})`,
+    });
   }
 
   const failed = input.orphans.filter((o) => {

@@ -11,7 +11,7 @@ import { DEFAULT_THRESHOLDS, type HealthReport } from '../../task/core/health.ts
 import { backupctl, expectFailure } from '../support/backupctl.ts';
 import { addIncompressibleTable, createAppDatabase, makeMediaDir } from '../support/fixtures.ts';
 import { type PgCluster, startPostgres } from '../support/postgres.ts';
-import { type S3Emulator, startS3 } from '../support/s3.ts';
+import { putObjectBytes, type S3Emulator, startS3 } from '../support/s3.ts';
 
 const BUCKET = 'status-backups';
 const DAY = 86_400_000;
@@ -146,5 +146,20 @@ describe('backupctl status', () => {
     expect(report.databases.map((d) => d.database)).toEqual(['app', 'never_backed_up', 'old']);
     const missing = report.verdicts.find((v) => v.database === 'never_backed_up' && v.tier === 'daily');
     expect(missing?.findings.map((f) => [f.check, f.severity])).toContainEqual(['missing', 'critical']);
+  });
+
+  it('exits 1 and names a backup whose manifest cannot be read, instead of skipping it in silence', async () => {
+    const id = `daily/old/${at(3_600_000)
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z')}`;
+    await putObjectBytes(s3.client, BUCKET, `${id}/manifest.json`, '{"formatVersion": 1, "id": tru');
+
+    const { code, text, report } = await status('old');
+
+    expect(code).toBe(1);
+    expect(report.verdicts.find((v) => v.tier === 'daily')?.findings.map((f) => f.check)).toContain(
+      'unreadable',
+    );
+    expect(text).toContain(`1 daily backup of old cannot be restored: the manifest cannot be read (${id}: `);
   });
 });

@@ -218,22 +218,26 @@ describe('collectInventory', () => {
     ['is not JSON', '{', 'manifest is not JSON'],
     ['fails the schema', JSON.stringify({ formatVersion: 9 }), 'manifest is invalid'],
     ['names another backup', 'OTHER', 'it names backup daily/app/20261125T020000Z'],
-  ])('skips a manifest that %s with a warning', async (_case, text, reason) => {
-    const store = new MemoryStore();
-    const good = putBackup(store, 'daily', 'app', new Date(T0 - DAY));
-    const bad = manifestFor('daily', 'app', new Date(T0));
-    store.set(`${PREFIX}${bad.id}/manifest.json`, text === 'OTHER' ? JSON.stringify(good) : text);
-    const warnings: unknown[] = [];
+  ])(
+    'reports a manifest that %s as unreadable, with a warning, and leaves it out of the backups',
+    async (_case, text, reason) => {
+      const store = new MemoryStore();
+      const good = putBackup(store, 'daily', 'app', new Date(T0 - DAY));
+      const bad = manifestFor('daily', 'app', new Date(T0));
+      store.set(`${PREFIX}${bad.id}/manifest.json`, text === 'OTHER' ? JSON.stringify(good) : text);
+      const warnings: unknown[] = [];
 
-    const [daily] = await collectInventory(store, PREFIX, ['app'], {
-      logger: { warn: (message, data) => warnings.push({ message, ...data }) },
-    });
+      const [daily] = await collectInventory(store, PREFIX, ['app'], {
+        logger: { warn: (message, data) => warnings.push({ message, ...data }) },
+      });
 
-    expect(daily?.backups.map((m) => m.id)).toEqual([good.id]);
-    expect(warnings).toEqual([
-      expect.objectContaining({ message: 'manifest skipped', reason: expect.stringContaining(reason) }),
-    ]);
-  });
+      expect(daily?.backups.map((m) => m.id)).toEqual([good.id]);
+      expect(warnings).toEqual([
+        expect.objectContaining({ message: 'manifest skipped', reason: expect.stringContaining(reason) }),
+      ]);
+      expect(daily?.unreadable).toEqual([{ id: bad.id, reason: expect.stringContaining(reason) }]);
+    },
+  );
 
   it('skips an invalid verification record with a warning and keeps the backup', async () => {
     const store = new MemoryStore();

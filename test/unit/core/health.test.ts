@@ -336,6 +336,24 @@ describe('evaluateHealth', () => {
     expect(report.healthy).toBe(failed === 0);
   });
 
+  it('is critical when a backup has a manifest that cannot be read, even though older ones are fresh', () => {
+    const inputs = healthyInputs({
+      daily: { unreadable: [{ id: 'daily/app/20261126T020000Z', reason: 'manifest is not JSON' }] },
+    });
+
+    const report = evaluateHealth(inputs, NOW);
+
+    expect(report.healthy).toBe(false);
+    expect(report.verdicts[0]?.findings).toEqual([
+      {
+        check: 'unreadable',
+        severity: 'critical',
+        message:
+          '1 daily backup of app cannot be restored: the manifest cannot be read (daily/app/20261126T020000Z: manifest is not JSON)',
+      },
+    ]);
+  });
+
   it.each([
     ['daily', 29, 29 * 24 - 1, []],
     [
