@@ -164,6 +164,13 @@ export class S3Store implements ObjectStore {
     const where = `${this.location}${this.config.endpoint ? ` at ${this.config.endpoint}` : ''}`;
     if (error instanceof S3ServiceException) {
       const status = error.$metadata.httpStatusCode;
+      // Not a NotFoundError: callers read that as "the object is absent", which a missing bucket is not.
+      if (error.name === 'NoSuchBucket') {
+        return new StoreError(
+          `S3 ${operation} in ${where} failed: the bucket does not exist (NoSuchBucket); check BACKUP_BUCKET and AWS_REGION.`,
+          { cause: error },
+        );
+      }
       if (status === 404 || error.name === 'NoSuchKey') {
         return new NotFoundError(`${operation} in ${where} failed: no such object.`, { cause: error });
       }

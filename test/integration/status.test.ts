@@ -138,6 +138,18 @@ describe('backupctl status', () => {
     );
   });
 
+  it('says the bucket does not exist when BACKUP_BUCKET names none, instead of "no such object"', async () => {
+    const result = await backupctl(['status'], {
+      env: { ...env('app', at(0)), ...s3.env('no-such-bucket') },
+    });
+
+    expectFailure(
+      result,
+      /s3:\/\/no-such-bucket .*failed: the bucket does not exist \(NoSuchBucket\); check BACKUP_BUCKET/,
+      1,
+    );
+  });
+
   it('reports PGDATABASE as missing when it has no backups, beside the databases it found', async () => {
     const result = await backupctl(['status', '--json'], { env: env('never_backed_up', at(0)) });
 

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  GetObjectCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -14,7 +15,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConflictError, StoreError } from '../../../task/errors.ts';
+import { ConflictError, NotFoundError, StoreError } from '../../../task/errors.ts';
 import { S3Store } from '../../../task/store/s3.ts';
 
 const s3 = mockClient(S3Client);
@@ -86,6 +87,24 @@ describe('S3Store', () => {
     await expect(write).rejects.toThrow(StoreError);
     await expect(write).rejects.toThrow(
       'S3 write of k/verification.json in s3://my-backups failed: AccessDenied (HTTP 403)',
+    );
+  });
+
+  it('says the bucket does not exist, not that an object is missing, when S3 answers NoSuchBucket', async () => {
+    s3.on(GetObjectCommand).rejects(
+      new S3ServiceException({
+        name: 'NoSuchBucket',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 404 },
+        message: 'The specified bucket does not exist',
+      }),
+    );
+    const read = store().getText('locks/app.json');
+    // A StoreError, not a NotFoundError: "lock absent" or "no manifest yet" would be the wrong reading.
+    await expect(read).rejects.toThrow(StoreError);
+    await expect(read).rejects.not.toThrow(NotFoundError);
+    await expect(read).rejects.toThrow(
+      'S3 read of locks/app.json in s3://my-backups failed: the bucket does not exist (NoSuchBucket); check BACKUP_BUCKET and AWS_REGION.',
     );
   });
 });
