@@ -75,22 +75,16 @@ export function decideInvocationAlert(event: unknown, logGroups: InvokerLogGroup
       : undefined,
   );
   let replay: unknown = requestPayload;
-  if (launch.success) {
-    // A run by hand is a new request: without the schedule's time, which would make the launcher
-    // reuse the failed run's RunTask client token.
-    const { scheduledTime: _, ...request } = launch.data;
-    replay = request;
-  } else if (monitor.success) replay = monitor.data;
-  const payload = JSON.stringify(replay);
-  // Synchronous, as in the README: the answer (task ARN, or the error) comes back at once.
-  const invoke = `aws lambda invoke --function-name ${functionName} --cli-binary-format raw-in-base64-out --payload '${payload.replaceAll("'", "'\\''")}' /dev/stdout`;
-
   let subject: string;
   let intro: string;
   let means: string;
   let todo: string;
   let logGroup: string | undefined;
   if (launch.success) {
+    // A run by hand is a new request: without the schedule's time, which would make the launcher
+    // reuse the failed run's RunTask client token.
+    const { scheduledTime: _, ...request } = launch.data;
+    replay = request;
     const { database } = launch.data;
     const tier = 'tier' in launch.data ? launch.data.tier : undefined;
     const what = tier ? `${tier} backup` : 'restore drill';
@@ -103,6 +97,7 @@ export function decideInvocationAlert(event: unknown, logGroups: InvokerLogGroup
       '"(refused)" means another task of this database (backup, drill or restore) still ran: look at it in the ECS console; a backup that outlasts the gap to the next schedule needs a later schedule. "(failed)" means ecs:RunTask failed: the error names the cause (capacity, subnets, permissions). Then start the missed run by hand:';
     logGroup = logGroups.launcher;
   } else if (monitor.success) {
+    replay = monitor.data;
     subject = `Backup monitor FAILED: ${monitor.data.mode}`;
     intro = `The backup monitor's scheduled ${monitor.data.mode} did not complete: ${why}.`;
     means =
@@ -118,6 +113,8 @@ export function decideInvocationAlert(event: unknown, logGroups: InvokerLogGroup
     todo = "the error below and the function's log say why; once fixed, run it again:";
   }
 
+  // Synchronous, as in the README: the answer (task ARN, or the error) comes back at once.
+  const invoke = `aws lambda invoke --function-name ${functionName} --cli-binary-format raw-in-base64-out --payload '${JSON.stringify(replay).replaceAll("'", "'\\''")}' /dev/stdout`;
   const lines = [
     intro,
     '',

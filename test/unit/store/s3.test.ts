@@ -27,14 +27,13 @@ const config = {
 };
 const store = () => new S3Store(new S3Client({ region: 'eu-west-1' }), config);
 
-function preconditionFailed(): S3ServiceException {
-  return new S3ServiceException({
-    name: 'PreconditionFailed',
-    $fault: 'client',
-    $metadata: { httpStatusCode: 412 },
-    message: 'At least one of the pre-conditions you specified did not hold',
-  });
+/** An error as the SDK raises it for an S3 error response. */
+function s3Error(name: string, httpStatusCode: number, message: string): S3ServiceException {
+  return new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode }, message });
 }
+
+const preconditionFailed = () =>
+  s3Error('PreconditionFailed', 412, 'At least one of the pre-conditions you specified did not hold');
 
 afterEach(() => s3.reset());
 
@@ -75,14 +74,7 @@ describe('S3Store', () => {
   });
 
   it('names the operation, bucket and S3 error code when S3 refuses', async () => {
-    s3.on(PutObjectCommand).rejects(
-      new S3ServiceException({
-        name: 'AccessDenied',
-        $fault: 'client',
-        $metadata: { httpStatusCode: 403 },
-        message: 'denied',
-      }),
-    );
+    s3.on(PutObjectCommand).rejects(s3Error('AccessDenied', 403, 'denied'));
     const write = store().put('k/verification.json', '{}', 'application/json');
     await expect(write).rejects.toThrow(StoreError);
     await expect(write).rejects.toThrow(
@@ -91,14 +83,7 @@ describe('S3Store', () => {
   });
 
   it('says the bucket does not exist, not that an object is missing, when S3 answers NoSuchBucket', async () => {
-    s3.on(GetObjectCommand).rejects(
-      new S3ServiceException({
-        name: 'NoSuchBucket',
-        $fault: 'client',
-        $metadata: { httpStatusCode: 404 },
-        message: 'The specified bucket does not exist',
-      }),
-    );
+    s3.on(GetObjectCommand).rejects(s3Error('NoSuchBucket', 404, 'The specified bucket does not exist'));
     const read = store().getText('locks/app.json');
     // A StoreError, not a NotFoundError: "lock absent" or "no manifest yet" would be the wrong reading.
     await expect(read).rejects.toThrow(StoreError);
