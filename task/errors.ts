@@ -1,21 +1,17 @@
 /**
  * Errors meant for the operator. Each is one sentence naming what went wrong and what to do;
  * `cause` keeps the internal error for --verbose. Anything that is not a BackupError is a bug.
+ * No exit codes here: the Lambdas share these types; backupctl's main maps them to exit codes.
  */
 export class BackupError extends Error {
-  /** Process exit code for this failure. */
-  readonly exitCode: number = 1;
-
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
   }
 }
 
-/** Missing or invalid settings or arguments; nothing was read or written. Exit 2. */
-export class ConfigError extends BackupError {
-  override readonly exitCode = 2;
-}
+/** Missing or invalid settings or arguments; nothing was read or written. backupctl exits 2. */
+export class ConfigError extends BackupError {}
 
 /** A check before any upload failed (connection, versions, source directory). */
 export class PreflightError extends BackupError {}

@@ -233,5 +233,5 @@ function reportFailure(error: unknown, verbose: boolean): number {
     known || parseError ? (error as Error).message : `Internal error: ${(error as Error)?.message ?? error}`;
   process.stderr.write(`backupctl: ${message}\n`);
   if (verbose || !(known || parseError)) process.stderr.write(`${(error as Error)?.stack ?? ''}\n`);
-  return known ? error.exitCode : parseError ? 2 : 1;
+  return error instanceof ConfigError || parseError ? 2 : 1;
 }

@@ -20,19 +20,12 @@ export interface UploadOptions {
   readonly onProgress?: (uploadedBytes: number) => void;
 }
 
-export interface ObjectStore {
+/** Reading the bucket: all the catalog (list, verify, restore, status, the Lambdas) needs. */
+export interface ObjectReader {
   /** A human name for messages, e.g. s3://bucket. */
   readonly location: string;
-  /** Streams `body` to `key`, refusing to replace an existing object. Resolves when the object exists. */
-  upload(key: string, body: Readable, options: UploadOptions): Promise<void>;
-  /** Writes a small object only if `key` does not exist; ConflictError when it does. Returns the ETag. */
-  putIfAbsent(key: string, body: string, contentType: string): Promise<string>;
-  /** Replaces a small object only if its ETag is still `etag`; ConflictError otherwise. Returns the new ETag. */
-  replace(key: string, body: string, contentType: string, etag: string): Promise<string>;
   /** A small object's text and ETag; NotFoundError when absent. */
   read(key: string): Promise<{ text: string; etag: string }>;
-  /** Writes a small object, replacing any existing one (records that may be rewritten). */
-  put(key: string, body: string, contentType: string): Promise<void>;
   /** The object's bytes as a stream; NotFoundError when absent. */
   get(key: string): Promise<Readable>;
   getText(key: string): Promise<string>;
@@ -41,4 +34,15 @@ export interface ObjectStore {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** The next path level below `prefix` (S3 common prefixes), each ending in '/'. */
   listFolders(prefix: string): Promise<string[]>;
+}
+
+export interface ObjectStore extends ObjectReader {
+  /** Streams `body` to `key`, refusing to replace an existing object. Resolves when the object exists. */
+  upload(key: string, body: Readable, options: UploadOptions): Promise<void>;
+  /** Writes a small object only if `key` does not exist; ConflictError when it does. Returns the ETag. */
+  putIfAbsent(key: string, body: string, contentType: string): Promise<string>;
+  /** Replaces a small object only if its ETag is still `etag`; ConflictError otherwise. Returns the new ETag. */
+  replace(key: string, body: string, contentType: string, etag: string): Promise<string>;
+  /** Writes a small object, replacing any existing one (records that may be rewritten). */
+  put(key: string, body: string, contentType: string): Promise<void>;
 }
