@@ -4,12 +4,10 @@
  * really holds before anything is restored from it.
  */
 import { Writable } from 'node:stream';
-import { parseBackupId } from './core/ids.ts';
-import { artifactKey } from './core/keys.ts';
-import type { Artifact, Manifest } from './core/manifest.ts';
+import type { Artifact } from './core/manifest.ts';
 import { CheckFailedError } from './errors.ts';
 import { type PipelineResult, runCommandRaw, type Step, startPipeline } from './pipeline.ts';
-import type { ObjectStore } from './store/store.ts';
+import type { ObjectReader } from './store/store.ts';
 
 /** A sink that drops everything (pg_restore and tar -x write nothing worth keeping to stdout). */
 export function discard(): Writable {
@@ -35,7 +33,7 @@ export function lines(onLine: (line: string) => void): Writable {
 
 /** Streams an artifact into `steps`; fails with IntegrityError before the last bytes if it is damaged. */
 export async function streamArtifact(
-  store: ObjectStore,
+  store: ObjectReader,
   artifact: Artifact,
   steps: readonly Step[],
   sink: Writable = discard(),
@@ -64,7 +62,7 @@ export function zstdDecompressStep(): Step {
 const PEEK_COMPRESSED_BYTES = 256 * 1024;
 
 /** The first decompressed bytes of an artifact (from its first 256 KiB: no full download). */
-async function peek(store: ObjectStore, key: string): Promise<Buffer> {
+async function peek(store: ObjectReader, key: string): Promise<Buffer> {
   const stream = await store.get(key);
   const chunks: Buffer[] = [];
   let size = 0;
@@ -83,22 +81,10 @@ async function peek(store: ObjectStore, key: string): Promise<Buffer> {
 }
 
 /**
- * Refuses an artifact that is not what its manifest says: its key must be the one the layout
- * gives its kind, and its content must start like one (pg_dump's `PGDMP`, tar's `ustar`).
+ * Refuses an artifact whose content does not start like its kind (pg_dump's `PGDMP`, tar's
+ * `ustar`). Where it is stored was checked by the catalog when the backup was resolved.
  */
-export async function assertArtifactKind(
-  store: ObjectStore,
-  prefix: string,
-  manifest: Manifest,
-  artifact: Artifact,
-): Promise<void> {
-  const id = parseBackupId(manifest.id);
-  const expected = id.ok ? artifactKey(prefix, id.id, artifact.kind) : undefined;
-  if (artifact.key !== expected) {
-    throw new CheckFailedError(
-      `The manifest of ${manifest.id} puts its ${artifact.kind} artifact at ${artifact.key}, not at ${expected}; refusing to use it.`,
-    );
-  }
+export async function assertArtifactKind(store: ObjectReader, artifact: Artifact): Promise<void> {
   const head = await peek(store, artifact.key);
   const isDump = head.subarray(0, 5).toString('latin1') === 'PGDMP';
   const isTar = head.subarray(257, 262).toString('latin1') === 'ustar';

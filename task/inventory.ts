@@ -1,7 +1,7 @@
 /**
- * Reads what the health policy (core/health.ts) needs from the store: per database and scheduled
- * tier, the newest manifests, their verification records, the folders without a manifest (failed
- * runs), and counts and bytes from the listing.
+ * Reads what the health policy (core/health.ts) needs, through the catalog: per database and
+ * scheduled tier, the newest backups, their verification records, the folders without a manifest
+ * (failed runs), the unusable ones with their reasons, and counts and bytes from the listing.
  *
  * Cost, per run: one listing of the tier folders per tier (skipped when the databases are given),
  * one listing per database and tier (one request per 1,000 objects, about 330 backups), and one GET
@@ -9,17 +9,13 @@
  * It grows with the number of databases and tiers, not with the number of backups kept or of
  * objects elsewhere in the bucket; pre-restore backups are never listed.
  */
+import type { Catalog } from './catalog.ts';
 import type { HealthInput, OrphanFolder } from './core/health.ts';
 import { DEFAULT_THRESHOLDS } from './core/health.ts';
-import { formatBackupId, parseTimestamp, SCHEDULED_TIERS, type ScheduledTier } from './core/ids.ts';
-import { databaseTierPrefix, MANIFEST_FILE, VERIFICATION_FILE } from './core/keys.ts';
-import { type Manifest, parseManifest } from './core/manifest.ts';
-import { type Verification, verificationSchema } from './core/verification.ts';
-import type { ObjectStore } from './store/store.ts';
-
-export interface InventoryLogger {
-  warn(message: string, data?: Record<string, unknown>): void;
-}
+import { parseTimestamp, SCHEDULED_TIERS, type ScheduledTier } from './core/ids.ts';
+import { MANIFEST_FILE } from './core/keys.ts';
+import type { Manifest } from './core/manifest.ts';
+import type { Verification } from './core/verification.ts';
 
 export interface InventoryOptions {
   /**
@@ -34,18 +30,9 @@ export interface InventoryOptions {
    * @default - none
    */
   readonly include?: readonly string[];
-  readonly logger?: InventoryLogger;
 }
 
 const READ_CONCURRENCY = 8;
-
-interface Folder {
-  readonly timestamp: string;
-  readonly keys: Set<string>;
-  objects: number;
-  bytes: number;
-  lastModified: number;
-}
 
 /**
  * Collects the health input of every database in every scheduled tier (an input with no backups
@@ -54,71 +41,36 @@ interface Folder {
  * @param databases the configured databases; @default - every database folder found in any tier
  */
 export async function collectInventory(
-  store: ObjectStore,
-  prefix: string,
+  catalog: Catalog,
   databases?: readonly string[],
   options: InventoryOptions = {},
 ): Promise<HealthInput[]> {
   const readNewest = options.readNewest ?? DEFAULT_THRESHOLDS.dropHistory + 1;
   const names = databases
     ? [...databases]
-    : [...new Set([...(await discoverDatabases(store, prefix)), ...(options.include ?? [])])].sort();
+    : [...new Set([...(await catalog.databases()), ...(options.include ?? [])])].sort();
   const inputs: HealthInput[] = [];
   for (const database of names) {
-    for (const tier of SCHEDULED_TIERS) {
-      inputs.push(await collectTier(store, prefix, database, tier, readNewest, options.logger));
-    }
+    for (const tier of SCHEDULED_TIERS) inputs.push(await collectTier(catalog, database, tier, readNewest));
   }
   return inputs;
 }
 
-async function discoverDatabases(store: ObjectStore, prefix: string): Promise<string[]> {
-  const names = new Set<string>();
-  for (const tier of SCHEDULED_TIERS) {
-    const tierPrefix = `${prefix}${tier}/`;
-    for (const folder of await store.listFolders(tierPrefix)) names.add(folder.slice(tierPrefix.length, -1));
-  }
-  return [...names].sort();
-}
-
 async function collectTier(
-  store: ObjectStore,
-  prefix: string,
+  catalog: Catalog,
   database: string,
   tier: ScheduledTier,
   readNewest: number,
-  logger?: InventoryLogger,
 ): Promise<HealthInput> {
-  const base = databaseTierPrefix(prefix, tier, database);
-  const folders = new Map<string, Folder>();
-  let storedBytes = 0;
-  for await (const object of store.list(base)) {
-    storedBytes += object.size;
-    const rest = object.key.slice(base.length);
-    const slash = rest.indexOf('/');
-    if (slash <= 0) continue;
-    const timestamp = rest.slice(0, slash);
-    if (!parseTimestamp(timestamp)) continue;
-    let folder = folders.get(timestamp);
-    if (!folder) {
-      folder = { timestamp, keys: new Set(), objects: 0, bytes: 0, lastModified: 0 };
-      folders.set(timestamp, folder);
-    }
-    folder.keys.add(rest.slice(slash + 1));
-    folder.objects++;
-    folder.bytes += object.size;
-    folder.lastModified = Math.max(folder.lastModified, object.lastModified.getTime());
-  }
-
-  const newestFirst = [...folders.values()].sort((a, b) => b.timestamp.localeCompare(a.timestamp));
-  const complete = newestFirst.filter((f) => f.keys.has(MANIFEST_FILE));
-  const orphans: OrphanFolder[] = newestFirst
-    .filter((f) => !f.keys.has(MANIFEST_FILE))
+  const folders = await catalog.folders(tier, database);
+  const complete = folders.filter((f) => f.objects.has(MANIFEST_FILE));
+  const orphans: OrphanFolder[] = folders
+    .filter((f) => !f.objects.has(MANIFEST_FILE))
     .map((f) => ({
-      id: formatBackupId({ tier, database, timestamp: f.timestamp }),
-      startedAt: (parseTimestamp(f.timestamp) as Date).toISOString(),
-      lastModified: new Date(f.lastModified).toISOString(),
-      objects: f.objects,
+      id: f.name,
+      startedAt: timestampTime(f.id.timestamp),
+      lastModified: f.lastModified.toISOString(),
+      objects: f.objects.size,
       bytes: f.bytes,
     }));
 
@@ -130,22 +82,18 @@ async function collectTier(
     const batch = toRead.slice(i, i + READ_CONCURRENCY);
     const read = await Promise.all(
       batch.map(async (folder) => {
-        const id = formatBackupId({ tier, database, timestamp: folder.timestamp });
-        const result = await readManifest(store, `${base}${folder.timestamp}/${MANIFEST_FILE}`, id, logger);
-        const verification =
-          'manifest' in result && folder.keys.has(VERIFICATION_FILE)
-            ? await readVerification(store, `${base}${folder.timestamp}/${VERIFICATION_FILE}`, id, logger)
-            : undefined;
-        return { id, result, verification };
+        const opened = await catalog.open(folder);
+        const verification = opened.ok ? await catalog.verification(folder) : undefined;
+        return { folder, opened, verification };
       }),
     );
-    for (const { id, result, verification } of read) {
-      if ('reason' in result) {
-        unreadable.push({ id, reason: result.reason });
+    for (const { folder, opened, verification } of read) {
+      if (!opened.ok) {
+        unreadable.push({ id: folder.name, reason: opened.reason });
         continue;
       }
-      backups.push(result.manifest);
-      if (verification) verifications[id] = verification;
+      backups.push(opened.manifest);
+      if (verification) verifications[folder.name] = verification;
     }
   }
 
@@ -158,48 +106,12 @@ async function collectTier(
     orphans,
     unreadable,
     completeCount: complete.length,
-    ...(oldest ? { oldestStartedAt: (parseTimestamp(oldest.timestamp) as Date).toISOString() } : {}),
-    storedBytes,
+    ...(oldest ? { oldestStartedAt: timestampTime(oldest.id.timestamp) } : {}),
+    storedBytes: folders.reduce((sum, f) => sum + f.bytes, 0),
   };
 }
 
-/** The manifest, or why it cannot be used (also logged). */
-async function readManifest(
-  store: ObjectStore,
-  key: string,
-  id: string,
-  logger?: InventoryLogger,
-): Promise<{ manifest: Manifest } | { reason: string }> {
-  let reason: string;
-  try {
-    const manifest = parseManifest(await store.getText(key));
-    if (manifest.id === id) return { manifest };
-    reason = `it names backup ${manifest.id}, not ${id}`;
-  } catch (error) {
-    reason = (error as Error).message;
-  }
-  logger?.warn('manifest skipped', { key, reason });
-  return { reason };
-}
-
-async function readVerification(
-  store: ObjectStore,
-  key: string,
-  id: string,
-  logger?: InventoryLogger,
-): Promise<Verification | undefined> {
-  try {
-    const result = verificationSchema.safeParse(JSON.parse(await store.getText(key)));
-    if (!result.success) {
-      const issue = result.error.issues[0];
-      throw new Error(
-        `verification record is invalid: ${issue?.path.join('.') || '(root)'} ${issue?.message}`,
-      );
-    }
-    if (result.data.id !== id) throw new Error(`it names backup ${result.data.id}, not ${id}`);
-    return result.data;
-  } catch (error) {
-    logger?.warn('verification skipped', { key, reason: (error as Error).message });
-    return undefined;
-  }
+/** Folders are found only under valid timestamps. */
+function timestampTime(timestamp: string): string {
+  return (parseTimestamp(timestamp) as Date).toISOString();
 }

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import packageJson from '../package.json' with { type: 'json' };
-import { findBackups, resolveBackup } from './catalog.ts';
+import { Catalog } from './catalog.ts';
 import { runBackup } from './commands/backup.ts';
 import { formatBackupList, summarize } from './commands/list.ts';
 import { executeRestore, planRestore } from './commands/restore.ts';
@@ -80,7 +80,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     }
     const config = loadConfig(env);
     const store = new S3Store(createS3Client(config.store), config.store);
-    const deps = { config, store, logger, toolVersion: packageJson.version, now: clock(env) };
+    const catalog = new Catalog(store, config.store.prefix, logger);
+    const deps = { config, store, catalog, logger, toolVersion: packageJson.version, now: clock(env) };
     const lock = (database: string, operation: 'backup' | 'restore', detail: string) => ({
       store,
       prefix: config.store.prefix,
@@ -126,7 +127,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
           ...(tier ? { tier } : {}),
           ...(values.database ? { database: values.database } : {}),
         };
-        const manifests = await findBackups(store, config.store.prefix, filter, logger);
+        const manifests = await catalog.list(filter);
         process.stdout.write(
           json
             ? `${JSON.stringify(manifests.map(summarize), null, 2)}\n`
@@ -135,13 +136,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         return 0;
       }
       case 'verify': {
-        const manifest = await resolveBackup(
-          store,
-          config.store.prefix,
-          onePositional('backup id or latest'),
-          env.PGDATABASE,
-          logger,
-        );
+        // The drill proves the database can come back: `latest` is the newest backup holding it.
+        const manifest = await catalog.resolve(onePositional('backup id or latest'), env.PGDATABASE, {
+          needs: ['postgres'],
+        });
         const verification = await runVerify(manifest, deps);
         if (json) process.stdout.write(`${JSON.stringify(verification, null, 2)}\n`);
         assertVerified(verification);
@@ -183,17 +181,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       case 'status':
       case 'report': {
         const report = await checkHealth(
-          store,
-          config.store.prefix,
+          catalog,
           values.database
             ? { databases: [values.database] }
             : { include: env.PGDATABASE ? [env.PGDATABASE] : [] },
           deps.now(),
-          logger,
           config.healthThresholds,
         );
-        if (command === 'report')
-          process.stdout.write(`${formatReport(report, `${store.location}/${config.store.prefix}`)}\n`);
+        if (command === 'report') process.stdout.write(`${formatReport(report, catalog.location)}\n`);
         else
           process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
         return command === 'status' && !report.healthy ? 1 : 0;

@@ -7,6 +7,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { Catalog } from '../../task/catalog.ts';
 import { collectInventory } from '../../task/inventory.ts';
 import { createS3Client, S3Store } from '../../task/store/s3.ts';
 import { decideMonitor, METRIC_NAMESPACE, monitorEventSchema, monitorSettingsSchema } from './core.ts';
@@ -34,7 +35,9 @@ const storeConfig = {
   prefix: settings.prefix,
   region: process.env.AWS_REGION ?? '',
 };
-const store = new S3Store(createS3Client(storeConfig), storeConfig);
+const catalog = new Catalog(new S3Store(createS3Client(storeConfig), storeConfig), settings.prefix, {
+  warn: (message, data) => logger.warn(message, data ?? {}),
+});
 
 export interface MonitorResult {
   readonly mode: 'check' | 'report';
@@ -45,12 +48,11 @@ export interface MonitorResult {
 
 export async function handler(event: unknown): Promise<MonitorResult> {
   const request = monitorEventSchema.parse(event ?? {});
-  const inventory = await collectInventory(store, settings.prefix, settings.databases, {
-    logger: { warn: (message, data) => logger.warn(message, data ?? {}) },
+  const inventory = await collectInventory(catalog, settings.databases, {
     readNewest: settings.thresholds.dropHistory + 1,
   });
   const outcome = decideMonitor(request, inventory, new Date(), settings.thresholds, {
-    location: `${store.location}/${settings.prefix}`,
+    location: catalog.location,
     ...(settings.restoreFunctionName ? { restoreFunctionName: settings.restoreFunctionName } : {}),
   });
 

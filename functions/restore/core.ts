@@ -7,16 +7,12 @@
  * reached through the ports the handler passes in.
  */
 import { z } from 'zod';
-import {
-  type BackupId,
-  databaseNameSchema,
-  formatBackupId,
-  parseBackupId,
-  SCHEDULED_TIERS,
-} from '../../task/core/ids.ts';
-import { type ArtifactKind, artifactKey, databaseTierPrefix, manifestKey } from '../../task/core/keys.ts';
+import { type Catalog, MissingPartError, UnusableBackupError } from '../../task/catalog.ts';
+import { databaseNameSchema } from '../../task/core/ids.ts';
+import type { ArtifactKind } from '../../task/core/keys.ts';
 import { describeLock, lockIsHeld, lockKey, lockSchema } from '../../task/core/lock.ts';
-import { type Manifest, parseManifest } from '../../task/core/manifest.ts';
+import type { Manifest } from '../../task/core/manifest.ts';
+import { ConfigError, NotFoundError } from '../../task/errors.ts';
 import {
   activeTasks,
   clusterSettingsSchema,
@@ -55,16 +51,9 @@ export const restoreSettingsSchema = clusterSettingsSchema.extend({
 });
 export type RestoreSettings = z.infer<typeof restoreSettingsSchema>;
 
-/** Read access to the backup bucket. */
-export interface BackupReader {
-  /** Every key below `prefix`, all pages. */
-  listKeys(prefix: string): Promise<string[]>;
-  /** The object's text, or undefined when no such object exists. */
-  readText(key: string): Promise<string | undefined>;
-}
-
 export interface RestoreDeps {
-  readonly reader: BackupReader;
+  /** The backups, read as backupctl reads them. */
+  readonly catalog: Catalog;
   readonly ecs: EcsPort;
   readonly now: Date;
 }
@@ -100,7 +89,6 @@ export type RestoreResponse =
 
 /** Value of `startedBy` on every task this function starts. */
 export const STARTED_BY = 'restore';
-const READ_CONCURRENCY = 8;
 
 const refuse = (code: RefusalCode, message: string): RestoreResponse => ({
   ok: false,
@@ -128,15 +116,6 @@ export async function requestRestore(
       `Database ${database} is not configured in this stack (configured: ${Object.keys(settings.targets).join(', ')}).`,
     );
   }
-  let requestedId: BackupId | undefined;
-  if (backup !== 'latest') {
-    const id = parseBackupId(backup);
-    if (!id.ok) return refuse('INVALID_ID', `${capitalize(id.reason)}.`);
-    if (id.id.database !== database) {
-      return refuse('INVALID_ID', `Backup ${backup} belongs to database ${id.id.database}, not ${database}.`);
-    }
-    requestedId = id.id;
-  }
   if (confirm !== database) {
     return refuse(
       'CONFIRMATION_MISMATCH',
@@ -144,31 +123,22 @@ export async function requestRestore(
     );
   }
 
-  const found = requestedId
-    ? await readBackup(deps.reader, settings.prefix, requestedId)
-    : await findLatest(deps.reader, settings.prefix, database);
-  if (!found.ok) return refuse(found.code, found.message);
-  const { manifest, id } = found;
-  const backupId = formatBackupId(id);
-
-  const kinds: readonly ArtifactKind[] =
-    only === 'db' ? ['postgres'] : only === 'media' ? ['media'] : manifest.artifacts.map((a) => a.kind);
-  for (const kind of kinds) {
-    const artifact = manifest.artifacts.find((a) => a.kind === kind);
-    if (!artifact) {
-      return refuse(
-        'KIND_MISMATCH',
-        `Backup ${backupId} has no ${kind === 'postgres' ? 'database dump' : 'media archive'}; choose another backup or another "only".`,
-      );
-    }
-    const expected = artifactKey(settings.prefix, id, kind);
-    if (artifact.key !== expected) {
-      return refuse(
-        'KIND_MISMATCH',
-        `The manifest of ${backupId} puts its ${kind} artifact at ${artifact.key}, not at ${expected}; refusing to use it.`,
-      );
-    }
+  // The catalog makes every refusal backupctl would make about the backup itself.
+  let manifest: Manifest;
+  try {
+    manifest = await deps.catalog.resolve(backup, database, {
+      needs: [only === 'media' ? 'media' : 'postgres'],
+    });
+  } catch (error) {
+    const code = refusalCode(error);
+    if (code) return refuse(code, (error as Error).message);
+    throw error;
   }
+  const backupId = manifest.id;
+  const held = (['postgres', 'media'] as const).filter((kind) =>
+    manifest.artifacts.some((a) => a.kind === kind),
+  );
+  const kinds: readonly ArtifactKind[] = only === 'db' ? ['postgres'] : only === 'media' ? ['media'] : held;
   if (kinds.includes('media') && !target.hasMedia) {
     return refuse(
       'KIND_MISMATCH',
@@ -176,7 +146,13 @@ export async function requestRestore(
     );
   }
 
-  const lockText = await deps.reader.readText(lockKey(settings.prefix, database));
+  const lockText = await deps.catalog.store
+    .read(lockKey(settings.prefix, database))
+    .then((o) => o.text)
+    .catch((error: unknown) => {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    });
   if (lockText !== undefined) {
     // An unreadable lock is not a held one: backupctl overwrites it the same way.
     const lock = lockSchema.safeParse(safeJson(lockText));
@@ -227,77 +203,19 @@ export async function requestRestore(
   };
 }
 
-type Found =
-  | { readonly ok: true; readonly manifest: Manifest; readonly id: BackupId }
-  | { readonly ok: false; readonly code: 'NOT_FOUND' | 'INVALID_ID'; readonly message: string };
-
-async function readBackup(reader: BackupReader, prefix: string, id: BackupId): Promise<Found> {
-  const key = manifestKey(prefix, id);
-  const text = await reader.readText(key);
-  const backupId = formatBackupId(id);
-  if (text === undefined) {
-    return {
-      ok: false,
-      code: 'NOT_FOUND',
-      message: `Backup ${backupId} does not exist or is incomplete (no manifest at ${key}).`,
-    };
+/** The refusal a catalog error is, or undefined for a failure to read (an internal error). */
+function refusalCode(error: unknown): RefusalCode | undefined {
+  if (error instanceof UnusableBackupError) {
+    return error.problem === 'foreign'
+      ? 'INVALID_ID'
+      : error.problem === 'misplaced'
+        ? 'KIND_MISMATCH'
+        : 'NOT_FOUND';
   }
-  let manifest: Manifest;
-  try {
-    manifest = parseManifest(text);
-  } catch (error) {
-    return {
-      ok: false,
-      code: 'NOT_FOUND',
-      message: `Backup ${backupId} has no usable manifest (${(error as Error).message}).`,
-    };
-  }
-  if (manifest.id !== backupId || manifest.database !== id.database || manifest.tier !== id.tier) {
-    return {
-      ok: false,
-      code: 'INVALID_ID',
-      message: `The manifest at ${key} names backup ${manifest.id} of database ${manifest.database}, not ${backupId}; refusing to use it.`,
-    };
-  }
-  return { ok: true, manifest, id };
-}
-
-/**
- * `latest`, as backupctl resolves it: the newest complete backup (by finish time) of exactly this
- * database in the scheduled tiers. Each listing ends in "/", so "app" never matches "app2".
- */
-async function findLatest(reader: BackupReader, prefix: string, database: string): Promise<Found> {
-  const ids: BackupId[] = [];
-  for (const tier of SCHEDULED_TIERS) {
-    const base = databaseTierPrefix(prefix, tier, database);
-    for (const key of await reader.listKeys(base)) {
-      const timestamp = /^([^/]+)\/manifest\.json$/.exec(key.slice(base.length))?.[1];
-      if (!key.startsWith(base) || timestamp === undefined) continue;
-      const id = parseBackupId(`${tier}/${database}/${timestamp}`);
-      if (id.ok) ids.push(id.id);
-    }
-  }
-  const found: { manifest: Manifest; id: BackupId }[] = [];
-  for (let i = 0; i < ids.length; i += READ_CONCURRENCY) {
-    const batch = await Promise.all(
-      ids.slice(i, i + READ_CONCURRENCY).map((id) => readBackup(reader, prefix, id)),
-    );
-    for (const read of batch) if (read.ok) found.push(read);
-  }
-  found.sort(
-    (a, b) =>
-      b.manifest.finishedAt.localeCompare(a.manifest.finishedAt) ||
-      b.manifest.id.localeCompare(a.manifest.id),
-  );
-  const newest = found[0];
-  if (!newest) {
-    return {
-      ok: false,
-      code: 'NOT_FOUND',
-      message: `No complete backup of database ${database} exists (looked in ${SCHEDULED_TIERS.join(', ')}).`,
-    };
-  }
-  return { ok: true, ...newest };
+  if (error instanceof MissingPartError) return 'KIND_MISMATCH';
+  if (error instanceof NotFoundError) return 'NOT_FOUND';
+  if (error instanceof ConfigError) return 'INVALID_ID';
+  return undefined;
 }
 
 function safeJson(text: string): unknown {
@@ -306,8 +224,4 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
 }

@@ -5,15 +5,15 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ECSClient } from '@aws-sdk/client-ecs';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { Catalog } from '../../task/catalog.ts';
 import { normalizePrefix } from '../../task/core/keys.ts';
+import { BackupError } from '../../task/errors.ts';
+import { createS3Client, S3Store } from '../../task/store/s3.ts';
 import { clusterSettingsFromEnv, ecsPort } from '../shared/ecs.ts';
-import { type BackupReader, type RestoreResponse, requestRestore, restoreSettingsSchema } from './core.ts';
+import { type RestoreResponse, requestRestore, restoreSettingsSchema } from './core.ts';
 
 const logger = new Logger({ serviceName: 'restore' });
-const s3 = new S3Client({});
 const ecs = new ECSClient({});
-const bucket = process.env.BACKUP_BUCKET ?? '';
 
 const settings = restoreSettingsSchema.parse({
   ...clusterSettingsFromEnv(),
@@ -24,35 +24,19 @@ const settings = restoreSettingsSchema.parse({
   targets: JSON.parse(process.env.TARGETS ?? '{}'),
 });
 
-const reader: BackupReader = {
-  async listKeys(prefix) {
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await s3.send(
-        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-      );
-      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return keys;
-  },
-  async readText(key) {
-    try {
-      const { Body } = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return Body ? await Body.transformToString() : '';
-    } catch (error) {
-      if ((error as Error).name === 'NoSuchKey') return undefined;
-      throw error;
-    }
-  },
+const storeConfig = {
+  bucket: process.env.BACKUP_BUCKET ?? '',
+  prefix: settings.prefix,
+  region: settings.region,
 };
-
+const catalog = new Catalog(new S3Store(createS3Client(storeConfig), storeConfig), settings.prefix, {
+  warn: (message, data) => logger.warn(message, data ?? {}),
+});
 const port = ecsPort(ecs);
 
 export async function handler(event: unknown): Promise<RestoreResponse> {
   try {
-    const response = await requestRestore(event, settings, { reader, ecs: port, now: new Date() });
+    const response = await requestRestore(event, settings, { catalog, ecs: port, now: new Date() });
     if (response.ok) {
       logger.info('restore task started', {
         taskArn: response.taskArn,
@@ -70,7 +54,8 @@ export async function handler(event: unknown): Promise<RestoreResponse> {
       ok: false,
       error: {
         code: 'INTERNAL_ERROR',
-        message: `The restore request could not be completed (${(error as Error).name}: ${(error as Error).message}); see the restore function's log group before retrying.`,
+        // A BackupError (S3 refused or unreachable) is already a sentence naming the cause.
+        message: `The restore request could not be completed (${error instanceof BackupError ? error.message : `${(error as Error).name}: ${(error as Error).message}`}); see the restore function's log group before retrying.`,
       },
     };
   }

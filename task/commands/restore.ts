@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { assertArtifactKind, streamArtifact, zstdDecompressStep } from '../artifacts.ts';
-import { resolveBackup } from '../catalog.ts';
+import type { Catalog } from '../catalog.ts';
 import type { BackupConfig } from '../config.ts';
 import { formatTimestamp, isDatabaseName } from '../core/ids.ts';
 import type { Manifest, MediaArtifact, PostgresArtifact } from '../core/manifest.ts';
@@ -36,6 +36,7 @@ export interface RestoreOptions {
 export interface RestoreDeps {
   readonly config: BackupConfig;
   readonly store: ObjectStore;
+  readonly catalog: Catalog;
   readonly logger: Logger;
   readonly toolVersion: string;
   readonly now: () => Date;
@@ -64,7 +65,7 @@ const major = (version: string | undefined) => Number(version?.split('.')[0] ?? 
 
 /** Every check that can refuse the restore, in order; touches nothing. */
 export async function planRestore(options: RestoreOptions, deps: RestoreDeps): Promise<RestorePlan> {
-  const { config, store, logger } = deps;
+  const { config, store, catalog } = deps;
   const env = deps.env ?? process.env;
   const source = env.PGDATABASE;
   if (!source)
@@ -77,22 +78,25 @@ export async function planRestore(options: RestoreOptions, deps: RestoreDeps): P
       `--confirm must name the target database exactly: expected ${target}, got: ${options.confirm ?? '(nothing)'}. Nothing was changed.`,
     );
   }
-  const manifest = await resolveBackup(store, config.store.prefix, options.ref, source, logger);
-  const dbArtifact = manifest.artifacts.find((a): a is PostgresArtifact => a.kind === 'postgres');
-  const mediaArtifact = manifest.artifacts.find((a): a is MediaArtifact => a.kind === 'media');
-  const database = options.only === 'media' ? undefined : dbArtifact;
-  const media = options.only === 'db' ? undefined : mediaArtifact;
-  if (options.only === 'db' && !dbArtifact)
-    throw new CheckFailedError(`Backup ${manifest.id} holds no database dump.`);
-  if (options.only === 'media' && !mediaArtifact)
-    throw new CheckFailedError(`Backup ${manifest.id} holds no media archive.`);
+  // The database unless --only media: `latest` is then the newest backup that holds it.
+  const manifest = await catalog.resolve(options.ref, source, {
+    needs: [options.only === 'media' ? 'media' : 'postgres'],
+  });
+  const database =
+    options.only === 'media'
+      ? undefined
+      : manifest.artifacts.find((a): a is PostgresArtifact => a.kind === 'postgres');
+  const media =
+    options.only === 'db'
+      ? undefined
+      : manifest.artifacts.find((a): a is MediaArtifact => a.kind === 'media');
   if (media && !config.mediaDir) {
     throw new ConfigError(
       `Backup ${manifest.id} holds media but MEDIA_DIR is not set; set it, or restore with --only db.`,
     );
   }
   for (const artifact of [database, media]) {
-    if (artifact) await assertArtifactKind(store, config.store.prefix, manifest, artifact);
+    if (artifact) await assertArtifactKind(store, artifact);
   }
   const targetEnv = libpqEnv({ ...env, PGDATABASE: target });
   if (database) {

@@ -3,6 +3,7 @@
  * from an operator's shell, over the same inventory the monitor Lambda reads.
  */
 
+import type { Catalog } from '../catalog.ts';
 import { formatSize } from '../core/format.ts';
 import {
   evaluateHealth,
@@ -13,8 +14,6 @@ import {
 } from '../core/health.ts';
 import { NotFoundError } from '../errors.ts';
 import { collectInventory } from '../inventory.ts';
-import type { Logger } from '../log.ts';
-import type { ObjectStore } from '../store/store.ts';
 import { formatTable } from './list.ts';
 
 /**
@@ -22,21 +21,18 @@ import { formatTable } from './list.ts';
  * is an error, not a healthy report of nothing: the bucket or prefix is likely wrong.
  */
 export async function checkHealth(
-  store: ObjectStore,
-  prefix: string,
+  catalog: Catalog,
   scope: { readonly databases?: readonly string[]; readonly include?: readonly string[] },
   now: Date,
-  logger: Logger,
   thresholds: HealthThresholds,
 ): Promise<HealthReport> {
-  const inputs = await collectInventory(store, prefix, scope.databases, {
-    logger,
+  const inputs = await collectInventory(catalog, scope.databases, {
     readNewest: thresholds.dropHistory + 1,
     ...(scope.include ? { include: scope.include } : {}),
   });
   if (inputs.length === 0) {
     throw new NotFoundError(
-      `No backups found in ${store.location}/${prefix}: check BACKUP_BUCKET and BACKUP_PREFIX, or name a database with --database or PGDATABASE to have it reported as missing.`,
+      `No backups found in ${catalog.location}: check BACKUP_BUCKET and BACKUP_PREFIX, or name a database with --database or PGDATABASE to have it reported as missing.`,
     );
   }
   return evaluateHealth(inputs, now, thresholds);

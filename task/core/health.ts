@@ -262,7 +262,7 @@ function evaluateTier(
     findings.push({
       check: 'unreadable',
       severity: 'critical',
-      message: `${unreadable.length} ${tier} backup${unreadable.length === 1 ? '' : 's'} of ${database} cannot be restored: the manifest cannot be read (${unreadable.map((u) => `${u.id}: ${u.reason}`).join('; ')})`,
+      message: `${unreadable.length} ${tier} backup${unreadable.length === 1 ? '' : 's'} of ${database} cannot be restored (${unreadable.map((u) => `${u.id}: ${u.reason}`).join('; ')})`,
     });
   }
 

@@ -142,7 +142,7 @@ describe('backupctl restore', () => {
       [
         'a path that climbs out of the prefix',
         ['daily/../other/20261126T020000Z', '--confirm', 'app'],
-        /backup id must look like/,
+        /Backup id must look like/,
         2,
       ],
       [
@@ -227,7 +227,7 @@ describe('backupctl restore', () => {
         });
         expectRefused(
           await restore(['latest', '--confirm', 'app']),
-          /puts its postgres artifact at .*media\.tar\.zst, not at .*db\.dump\.zst/,
+          /its manifest puts the database dump at .*media\.tar\.zst, not at .*db\.dump\.zst/,
         );
       });
 

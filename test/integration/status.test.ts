@@ -172,6 +172,6 @@ describe('backupctl status', () => {
     expect(report.verdicts.find((v) => v.tier === 'daily')?.findings.map((f) => f.check)).toContain(
       'unreadable',
     );
-    expect(text).toContain(`1 daily backup of old cannot be restored: the manifest cannot be read (${id}: `);
+    expect(text).toContain(`1 daily backup of old cannot be restored (${id}: `);
   });
 });

@@ -1,72 +1,10 @@
-import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { Catalog, type CatalogLogger } from '../../task/catalog.ts';
 import { formatTimestamp } from '../../task/core/ids.ts';
 import type { Manifest } from '../../task/core/manifest.ts';
 import type { Verification } from '../../task/core/verification.ts';
-import { NotFoundError } from '../../task/errors.ts';
 import { collectInventory } from '../../task/inventory.ts';
-import type { ObjectInfo, ObjectStore } from '../../task/store/store.ts';
-
-/** An in-memory store that counts the requests the inventory makes. */
-class MemoryStore implements ObjectStore {
-  readonly location = 'memory://test';
-  readonly objects = new Map<string, { text: string; lastModified: Date }>();
-  readonly calls = { list: [] as string[], listFolders: [] as string[], read: [] as string[] };
-
-  set(key: string, text: string, lastModified = new Date('2026-11-26T00:00:00Z')): void {
-    this.objects.set(key, { text, lastModified });
-  }
-
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    this.calls.list.push(prefix);
-    for (const key of [...this.objects.keys()].sort()) {
-      const o = this.objects.get(key);
-      if (o && key.startsWith(prefix)) yield { key, size: o.text.length, lastModified: o.lastModified };
-    }
-  }
-
-  async listFolders(prefix: string): Promise<string[]> {
-    this.calls.listFolders.push(prefix);
-    const folders = new Set<string>();
-    for (const key of this.objects.keys()) {
-      if (!key.startsWith(prefix)) continue;
-      const rest = key.slice(prefix.length);
-      if (rest.includes('/')) folders.add(`${prefix}${rest.slice(0, rest.indexOf('/') + 1)}`);
-    }
-    return [...folders].sort();
-  }
-
-  async getText(key: string): Promise<string> {
-    return (await this.read(key)).text;
-  }
-
-  async read(key: string): Promise<{ text: string; etag: string }> {
-    this.calls.read.push(key);
-    const o = this.objects.get(key);
-    if (!o) throw new NotFoundError(`no such object ${key}`);
-    return { text: o.text, etag: '"e"' };
-  }
-
-  async exists(key: string): Promise<boolean> {
-    return this.objects.has(key);
-  }
-
-  upload(): Promise<void> {
-    throw new Error('the inventory must not write');
-  }
-  putIfAbsent(): Promise<string> {
-    throw new Error('the inventory must not write');
-  }
-  replace(): Promise<string> {
-    throw new Error('the inventory must not write');
-  }
-  put(): Promise<void> {
-    throw new Error('the inventory must not write');
-  }
-  get(): Promise<Readable> {
-    throw new Error('the inventory must not read artifacts');
-  }
-}
+import { MemoryStore } from '../../task/store/memory.ts';
 
 const PREFIX = 'env/';
 const DAY = 86_400_000;
@@ -87,7 +25,7 @@ function manifestFor(tier: string, database: string, started: Date): Manifest {
         kind: 'postgres',
         key: `${PREFIX}${id}/db.dump.zst`,
         compression: 'zstd',
-        bytes: 200_000,
+        bytes: 1000,
         sha256: 'a'.repeat(64),
         durationMs: 1,
         format: 'custom',
@@ -119,6 +57,11 @@ function putVerification(store: MemoryStore, id: string, ok: boolean): void {
   store.set(`${PREFIX}${id}/verification.json`, JSON.stringify(v));
 }
 
+const inventory = (store: MemoryStore, databases?: string[], logger?: CatalogLogger) =>
+  collectInventory(new Catalog(store, PREFIX, logger), databases);
+const requests = (store: MemoryStore, operation: string) =>
+  store.requests.filter((r) => r.operation === operation).map((r) => r.key);
+
 describe('collectInventory', () => {
   it('returns the complete backups of each database and tier newest first, with their verifications', async () => {
     // Prepare
@@ -128,7 +71,7 @@ describe('collectInventory', () => {
     putVerification(store, newer.id, true);
     const weekly = putBackup(store, 'weekly', 'app', new Date(T0 - 3 * DAY));
     // Act
-    const inputs = await collectInventory(store, PREFIX, ['app']);
+    const inputs = await inventory(store, ['app']);
     // Assess
     expect(inputs.map((i) => [i.tier, i.backups.map((m) => m.id)])).toEqual([
       ['daily', [newer.id, older.id]],
@@ -151,7 +94,7 @@ describe('collectInventory', () => {
     store.set(`${PREFIX}${failedId}/db.dump.zst`, 'partial', new Date(T0 + 60_000));
     store.set(`${PREFIX}${failedId}/media.tar.zst`, 'partial', new Date(T0 + 120_000));
 
-    const [daily] = await collectInventory(store, PREFIX, ['app']);
+    const [daily] = await inventory(store, ['app']);
 
     expect(daily?.backups).toHaveLength(1);
     expect(daily?.orphans).toEqual([
@@ -169,15 +112,15 @@ describe('collectInventory', () => {
     const store = new MemoryStore();
     for (let i = 0; i < 30; i++) putBackup(store, 'daily', 'app', new Date(T0 - i * DAY));
 
-    const [daily] = await collectInventory(store, PREFIX, ['app']);
+    const [daily] = await inventory(store, ['app']);
 
-    expect(store.calls.list).toEqual([
+    expect(requests(store, 'list')).toEqual([
       `${PREFIX}daily/app/`,
       `${PREFIX}weekly/app/`,
       `${PREFIX}monthly/app/`,
     ]);
-    expect(store.calls.listFolders).toEqual([]);
-    expect(store.calls.read).toHaveLength(8);
+    expect(requests(store, 'listFolders')).toEqual([]);
+    expect(requests(store, 'read')).toHaveLength(8);
     expect(daily?.backups).toHaveLength(8);
     expect(daily?.completeCount).toBe(30);
     expect(daily?.oldestStartedAt).toBe(new Date(T0 - 29 * DAY).toISOString());
@@ -189,7 +132,7 @@ describe('collectInventory', () => {
     putBackup(store, 'monthly', 'billing', new Date(T0));
     putBackup(store, 'pre-restore', 'other', new Date(T0));
 
-    const inputs = await collectInventory(store, PREFIX);
+    const inputs = await inventory(store);
 
     expect(inputs.map((i) => `${i.tier}/${i.database}:${i.backups.length}`)).toEqual([
       'daily/app:1',
@@ -199,16 +142,14 @@ describe('collectInventory', () => {
       'weekly/billing:0',
       'monthly/billing:1',
     ]);
-    expect([...store.calls.list, ...store.calls.listFolders].some((p) => p.includes('pre-restore'))).toBe(
-      false,
-    );
+    expect(store.requests.some((r) => r.key.includes('pre-restore'))).toBe(false);
   });
 
   it('does not mistake another database whose name starts the same for this one', async () => {
     const store = new MemoryStore();
     putBackup(store, 'daily', 'app2', new Date(T0));
 
-    const [daily] = await collectInventory(store, PREFIX, ['app']);
+    const [daily] = await inventory(store, ['app']);
 
     expect(daily?.backups).toEqual([]);
     expect(daily?.orphans).toEqual([]);
@@ -217,7 +158,7 @@ describe('collectInventory', () => {
   it.each([
     ['is not JSON', '{', 'manifest is not JSON'],
     ['fails the schema', JSON.stringify({ formatVersion: 9 }), 'manifest is invalid'],
-    ['names another backup', 'OTHER', 'it names backup daily/app/20261125T020000Z'],
+    ['names another backup', 'OTHER', 'its manifest names backup daily/app/20261125T020000Z'],
   ])(
     'reports a manifest that %s as unreadable, with a warning, and leaves it out of the backups',
     async (_case, text, reason) => {
@@ -227,13 +168,13 @@ describe('collectInventory', () => {
       store.set(`${PREFIX}${bad.id}/manifest.json`, text === 'OTHER' ? JSON.stringify(good) : text);
       const warnings: unknown[] = [];
 
-      const [daily] = await collectInventory(store, PREFIX, ['app'], {
-        logger: { warn: (message, data) => warnings.push({ message, ...data }) },
+      const [daily] = await inventory(store, ['app'], {
+        warn: (message, data) => warnings.push({ message, ...data }),
       });
 
       expect(daily?.backups.map((m) => m.id)).toEqual([good.id]);
       expect(warnings).toEqual([
-        expect.objectContaining({ message: 'manifest skipped', reason: expect.stringContaining(reason) }),
+        expect.objectContaining({ message: 'backup skipped', reason: expect.stringContaining(reason) }),
       ]);
       expect(daily?.unreadable).toEqual([{ id: bad.id, reason: expect.stringContaining(reason) }]);
     },
@@ -245,9 +186,7 @@ describe('collectInventory', () => {
     store.set(`${PREFIX}${m.id}/verification.json`, JSON.stringify({ id: m.id, ok: 'yes' }));
     const warnings: string[] = [];
 
-    const [daily] = await collectInventory(store, PREFIX, ['app'], {
-      logger: { warn: (message) => warnings.push(message) },
-    });
+    const [daily] = await inventory(store, ['app'], { warn: (message) => warnings.push(message) });
 
     expect(daily?.backups).toHaveLength(1);
     expect(daily?.verifications).toEqual({});

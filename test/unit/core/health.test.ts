@@ -349,7 +349,7 @@ describe('evaluateHealth', () => {
         check: 'unreadable',
         severity: 'critical',
         message:
-          '1 daily backup of app cannot be restored: the manifest cannot be read (daily/app/20261126T020000Z: manifest is not JSON)',
+          '1 daily backup of app cannot be restored (daily/app/20261126T020000Z: manifest is not JSON)',
       },
     ]);
   });

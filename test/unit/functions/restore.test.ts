@@ -3,10 +3,9 @@ import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, S3Client } from '@aw
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RestoreResponse, RestoreSettings } from '../../../functions/restore/core.ts';
-import { parseBackupId } from '../../../task/core/ids.ts';
-import { artifactKey, manifestKey } from '../../../task/core/keys.ts';
 import type { Lock } from '../../../task/core/lock.ts';
 import type { Manifest } from '../../../task/core/manifest.ts';
+import { backupObjects, type ManifestOptions, manifestFor, manifestKeyOf } from '../../support/manifests.ts';
 
 const CLUSTER = 'arn:aws:ecs:eu-west-1:123456789012:cluster/backups';
 const TASK_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/backups/0123456789abcdef';
@@ -27,57 +26,15 @@ const settings: Omit<RestoreSettings, 'region' | 'prefix'> = {
   targets: { app: target('app', true), app2: target('app2', false), empty: target('empty', false) },
 };
 
-/** A complete manifest for `id`, finished `minutes` after its timestamp, with a dump and a media archive. */
-function manifest(id: string, changes: Partial<Manifest> = {}, minutes = 10): Manifest {
-  const parsed = parseBackupId(id);
-  if (!parsed.ok) throw new Error(parsed.reason);
-  const { tier, database, timestamp } = parsed.id;
-  const started = new Date(
-    `${timestamp.slice(0, 4)}-${timestamp.slice(4, 6)}-${timestamp.slice(6, 8)}T${timestamp.slice(9, 11)}:${timestamp.slice(11, 13)}:${timestamp.slice(13, 15)}Z`,
-  );
-  const common = { compression: 'zstd' as const, bytes: 4096, sha256: 'a'.repeat(64), durationMs: 100 };
-  return {
-    formatVersion: 1,
-    id,
-    tier,
-    database,
-    startedAt: started.toISOString(),
-    finishedAt: new Date(started.getTime() + minutes * 60_000).toISOString(),
-    serverVersion: '17.2',
-    pgDumpVersion: '17.2',
-    tool: { name: 'backupctl', version: '1.0.0' },
-    artifacts: [
-      {
-        ...common,
-        kind: 'postgres',
-        key: artifactKey('', parsed.id, 'postgres'),
-        format: 'custom',
-        tables: [{ schema: 'public', table: 'users', rows: 3 }],
-        largeObjects: 0,
-      },
-      {
-        ...common,
-        kind: 'media',
-        key: artifactKey('', parsed.id, 'media'),
-        format: 'tar',
-        fileCount: 2,
-        warnings: [],
-      },
-    ],
-    ...changes,
-  };
-}
-
-const keyOf = (id: string) => {
-  const parsed = parseBackupId(id);
-  if (!parsed.ok) throw new Error(parsed.reason);
-  return manifestKey('', parsed.id);
-};
+const manifest = (id: string, options: ManifestOptions = {}): Manifest => manifestFor(id, options);
+const keyOf = (id: string) => manifestKeyOf(id);
 
 /** The bucket every test starts from; `latest` of app is daily/app/20261126T020000Z. */
 function baseBucket(): Map<string, string> {
   const objects = new Map<string, string>();
-  const put = (m: Manifest) => objects.set(keyOf(m.id), JSON.stringify(m));
+  const put = (m: Manifest) => {
+    for (const [key, body] of backupObjects(m)) objects.set(key, body);
+  };
   put(manifest('daily/app/20261125T020000Z'));
   put(manifest('daily/app/20261126T020000Z'));
   put(manifest('weekly/app/20261122T030000Z'));
@@ -88,11 +45,7 @@ function baseBucket(): Map<string, string> {
   // Newer, but incomplete: artifacts without a manifest.
   objects.set('daily/app/20261127T020000Z/db.dump.zst', 'PGDMP');
   // A db-only backup.
-  put(
-    manifest('monthly/app/20261101T040000Z', {
-      artifacts: manifest('monthly/app/20261101T040000Z').artifacts.slice(0, 1),
-    }),
-  );
+  put(manifest('monthly/app/20261101T040000Z', { parts: ['postgres'] }));
   return objects;
 }
 
@@ -137,7 +90,7 @@ describe('restore handler', () => {
       const keys = [...objects.keys()].filter((k) => k.startsWith(Prefix)).sort();
       const page = ContinuationToken ? keys.slice(2) : keys.slice(0, 2);
       return {
-        Contents: page.map((Key) => ({ Key })),
+        Contents: page.map((Key) => ({ Key, Size: Buffer.byteLength(objects.get(Key) ?? '') })),
         IsTruncated: !ContinuationToken && keys.length > 2,
         ...(!ContinuationToken && keys.length > 2 ? { NextContinuationToken: 'page-2' } : {}),
       };
@@ -208,12 +161,39 @@ describe('restore handler', () => {
       // Prepare: the 25th's backup finished after the 26th's (it ran a day and a half)
       objects.set(
         keyOf('daily/app/20261125T020000Z'),
-        JSON.stringify(manifest('daily/app/20261125T020000Z', {}, 36 * 60)),
+        JSON.stringify(manifest('daily/app/20261125T020000Z', { minutes: 36 * 60 })),
       );
 
       const response = await handler(request());
 
       expect(response).toMatchObject({ ok: true, backupId: 'daily/app/20261125T020000Z' });
+    });
+
+    it('skips for latest a newer manifest copied from another database, as backupctl does', async () => {
+      // Prepare: app2's manifest planted, unchanged, as app's newest backup
+      for (const [key] of backupObjects(manifest('daily/app/20261128T020000Z')))
+        objects.set(key, 'x'.repeat(4096));
+      objects.set(
+        keyOf('daily/app/20261128T020000Z'),
+        JSON.stringify(manifest('daily/app2/20261127T020000Z')),
+      );
+
+      const response = await handler(request());
+
+      expect(response).toMatchObject({ ok: true, backupId: 'daily/app/20261126T020000Z' });
+    });
+
+    it('skips for latest a newer backup without the database dump', async () => {
+      for (const [key, body] of backupObjects(manifest('daily/app/20261128T020000Z', { parts: ['media'] })))
+        objects.set(key, body);
+
+      const response = await handler(request());
+
+      expect(response).toMatchObject({
+        ok: true,
+        backupId: 'daily/app/20261126T020000Z',
+        parts: ['db', 'media'],
+      });
     });
 
     it('restores an explicit id, also a pre-restore safety backup (undo), and passes --only', async () => {
@@ -421,7 +401,7 @@ describe('restore handler', () => {
 
       expect(response).toEqual({
         ok: false,
-        error: { code: 'INTERNAL_ERROR', message: expect.stringContaining('AccessDenied: Access Denied') },
+        error: { code: 'INTERNAL_ERROR', message: expect.stringContaining('failed: Access Denied') },
       });
       expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(0);
     });

@@ -1,0 +1,4 @@
+import { MemoryStore } from '../../../task/store/memory.ts';
+import { describeStoreContract } from './contract.ts';
+
+describeStoreContract('MemoryStore', () => new MemoryStore());
