@@ -125,7 +125,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
  * current_database() (what libpq connected to, PGDATABASE or not), for media only PGDATABASE.
  */
 export async function planBackup(options: BackupOptions, deps: BackupDeps): Promise<BackupPlan> {
-  const { config, store } = deps;
+  const { config } = deps;
   const wantDb = options.only !== 'media';
   const mediaDir = options.only !== 'db' ? config.mediaDir : undefined;
   if (options.only === 'media' && !config.mediaDir) {
@@ -146,11 +146,6 @@ export async function planBackup(options: BackupOptions, deps: BackupDeps): Prom
     );
   }
   const id: BackupId = { tier: options.tier, database, timestamp: formatTimestamp(startedAt) };
-  if (await store.exists(manifestKey(config.store.prefix, id))) {
-    throw new ConflictError(
-      `Backup ${formatBackupId(id)} exists already (its manifest is present); it was not replaced.`,
-    );
-  }
   return {
     id,
     options,
@@ -167,6 +162,12 @@ export async function executeBackup(plan: BackupPlan, deps: BackupDeps): Promise
   const { id, options, startedAt, pgEnv, server, pgDump, mediaDir } = plan;
   const { database } = id;
   const idText = formatBackupId(id);
+  // Checked under the lock: a backup of the same second that finished meanwhile is seen here.
+  if (await store.exists(manifestKey(config.store.prefix, id))) {
+    throw new ConflictError(
+      `Backup ${idText} exists already (its manifest is present); it was not replaced.`,
+    );
+  }
   logger.info('backup started', {
     id: idText,
     tier: options.tier,
