@@ -1,9 +1,11 @@
 /**
  * backupctl's settings, from the environment only (DESIGN.md "The backupctl contract"), so ECS
  * secrets, RDS-managed secrets and a shell all work. libpq's own variables (PGHOST, PGPASSWORD,
- * PGSSLMODE …) are not read here: they pass to psql, pg_dump and pg_restore untouched.
+ * PGSSLMODE …) pass to psql, pg_dump and pg_restore untouched; only PGDATABASE is checked here,
+ * because it also names lock and backup keys, log lines and messages.
  */
 import { DEFAULT_THRESHOLDS, type HealthThresholds, healthThresholdsSchema } from './core/health.ts';
+import { isDatabaseName } from './core/ids.ts';
 import { normalizePrefix } from './core/keys.ts';
 import { ConfigError } from './errors.ts';
 
@@ -20,6 +22,12 @@ export interface StoreConfig {
 
 export interface BackupConfig {
   readonly store: StoreConfig;
+  /**
+   * PGDATABASE, checked to be a plain database name: it names the backup of a media-only backup,
+   * `latest`, and the restore source. A database backup takes the server's current_database().
+   * @default undefined - PGDATABASE unset or empty
+   */
+  readonly database?: string;
   /** Media directory; media is skipped when unset. */
   readonly mediaDir?: string;
   /** pg_dump --lock-wait-timeout. @default '120s' */
@@ -37,6 +45,10 @@ export interface BackupConfig {
 
 const MIB = 1024 * 1024;
 
+/** PostgreSQL's limit for lock_timeout and statement_timeout, which pg_dump sets from --lock-wait-timeout. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+const TIMEOUT_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, min: 60_000 };
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
   const problems: string[] = [];
   const bucket = env.BACKUP_BUCKET ?? '';
@@ -51,29 +63,46 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
   } catch (error) {
     problems.push((error as Error).message);
   }
+  const endpointVariable = env.AWS_ENDPOINT_URL_S3 ? 'AWS_ENDPOINT_URL_S3' : 'AWS_ENDPOINT_URL';
   const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
-  if (endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(endpoint)) {
-    problems.push(`AWS_ENDPOINT_URL_S3 must be an http(s) URL, got: ${endpoint}`);
+  if (endpoint !== undefined && !isEndpointUrl(endpoint)) {
+    problems.push(
+      `${endpointVariable} must be http(s)://host or http(s)://host:port with nothing after it, got: ${withoutUserinfo(endpoint)}`,
+    );
   }
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || (endpoint ? 'us-east-1' : '');
   if (!region) problems.push('AWS_REGION is not set');
+  const database = env.PGDATABASE || undefined;
+  if (database !== undefined) {
+    const problem = databaseProblem(database);
+    if (problem) problems.push(problem);
+  }
   const lockWaitTimeout = env.BACKUP_LOCK_WAIT_TIMEOUT || '120s';
-  if (!/^\d+(ms|s|min)?$/.test(lockWaitTimeout)) {
+  const timeout = /^(\d+)(ms|s|min)?$/.exec(lockWaitTimeout);
+  if (!timeout) {
     problems.push(
       `BACKUP_LOCK_WAIT_TIMEOUT must be a duration like 120s, 500ms or 2min, got: ${lockWaitTimeout}`,
     );
+  } else {
+    const ms = Number(timeout[1]) * (TIMEOUT_UNIT_MS[timeout[2] ?? 'ms'] ?? 1);
+    // 0 would turn the timeout off, and a blocked lock would stall the application's writers.
+    if (ms < 1 || ms > MAX_TIMEOUT_MS) {
+      problems.push(
+        `BACKUP_LOCK_WAIT_TIMEOUT must be from 1ms to ${MAX_TIMEOUT_MS}ms (about 24 days, PostgreSQL's lock_timeout limit), got: ${lockWaitTimeout}`,
+      );
+    }
   }
   let partSize: number | undefined;
   if (env.BACKUP_PART_SIZE) {
-    const mib = Number(env.BACKUP_PART_SIZE);
-    if (!Number.isInteger(mib) || mib < 5 || mib > 5120) {
+    const mib = decimal(env.BACKUP_PART_SIZE);
+    if (mib === undefined || mib < 5 || mib > 5120) {
       problems.push(`BACKUP_PART_SIZE must be whole MiB from 5 to 5120, got: ${env.BACKUP_PART_SIZE}`);
     } else {
       partSize = mib * MIB;
     }
   }
-  const zstdLevel = env.BACKUP_ZSTD_LEVEL ? Number(env.BACKUP_ZSTD_LEVEL) : 3;
-  if (!Number.isInteger(zstdLevel) || zstdLevel < 1 || zstdLevel > 19) {
+  const zstdLevel = env.BACKUP_ZSTD_LEVEL ? decimal(env.BACKUP_ZSTD_LEVEL) : 3;
+  if (zstdLevel === undefined || zstdLevel < 1 || zstdLevel > 19) {
     problems.push(`BACKUP_ZSTD_LEVEL must be a whole number from 1 to 19, got: ${env.BACKUP_ZSTD_LEVEL}`);
   }
   let healthThresholds = DEFAULT_THRESHOLDS;
@@ -96,12 +125,50 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
       ...(endpoint ? { endpoint } : {}),
       ...(env.BACKUP_SSE_KMS_KEY_ID ? { kmsKeyId: env.BACKUP_SSE_KMS_KEY_ID } : {}),
     },
+    ...(database ? { database } : {}),
     ...(env.MEDIA_DIR ? { mediaDir: env.MEDIA_DIR } : {}),
     lockWaitTimeout,
     ...(partSize ? { partSize } : {}),
-    zstdLevel,
+    zstdLevel: zstdLevel ?? 3,
     healthThresholds,
   };
+}
+
+/** A whole number written in decimal digits only (Number() would also take '0x10', '1e2', ' 8 '). */
+function decimal(text: string): number | undefined {
+  return /^\d{1,9}$/.test(text) ? Number(text) : undefined;
+}
+
+/** http(s), a host name, IPv4 or [IPv6] address, an optional port, at most a trailing '/'. */
+function isEndpointUrl(text: string): boolean {
+  const m =
+    /^https?:\/\/([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?\/?$/.exec(
+      text,
+    );
+  return m !== null && (m[2] === undefined || (Number(m[2]) >= 1 && Number(m[2]) <= 65_535));
+}
+
+/** An endpoint refused for its form may still carry credentials (https://key:secret@host). */
+function withoutUserinfo(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1…@');
+}
+
+/**
+ * Why PGDATABASE cannot name a database, or undefined. libpq's programs would read a URI or
+ * "key=value" string in PGDATABASE as a literal name, and backupctl would put it (password
+ * included) into lock keys, logs and psql's errors: refuse both without echoing the value.
+ */
+function databaseProblem(value: string): string | undefined {
+  const instead =
+    'set only the database name there, and the rest with PGHOST, PGPORT, PGUSER, PGPASSWORD (or PGPASSFILE, PGSERVICE) and PGSSLMODE';
+  // The forms libpq itself takes for a connection string (recognized_connection_string()).
+  if (/^postgres(ql)?:\/\//i.test(value))
+    return `PGDATABASE holds a connection URI (postgresql://…); ${instead}`;
+  if (value.includes('=')) return `PGDATABASE holds a connection string ("key=value"); ${instead}`;
+  if (!isDatabaseName(value)) {
+    return `PGDATABASE must be a database name of 1-63 letters, digits, "_", "." or "-" (it names the backup keys), got: ${value}`;
+  }
+  return undefined;
 }
 
 function parseJson(text: string): unknown {

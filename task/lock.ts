@@ -34,6 +34,7 @@ export async function withLock<T>(request: LockRequest, fn: (signal: AbortSignal
       operation: request.operation,
       owner: `${hostname()} pid ${process.pid}: ${request.detail}`,
       acquiredAt: acquiredAt ?? at.toISOString(),
+      renewedAt: at.toISOString(),
       expiresAt: new Date(at.getTime() + ttl).toISOString(),
       released,
     };
@@ -76,7 +77,9 @@ export async function withLock<T>(request: LockRequest, fn: (signal: AbortSignal
     if (!current) return store.putIfAbsent(key, body(), 'application/json');
     const parsed = lockSchema.safeParse(safeJson(current.text));
     if (parsed.success && lockIsHeld(parsed.data, now())) {
-      throw new ConflictError(`Refusing to start: ${describeLock(parsed.data)}.`);
+      throw new ConflictError(
+        `Refusing to start: ${describeLock(parsed.data, now(), `${store.location}/${key}`)}.`,
+      );
     }
     // Released or expired: take it over, but only if nobody else replaced it meanwhile.
     return store.replace(key, body(), 'application/json', current.etag);

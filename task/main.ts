@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import packageJson from '../package.json' with { type: 'json' };
 import { Catalog } from './catalog.ts';
-import { runBackup } from './commands/backup.ts';
+import { executeBackup, planBackup } from './commands/backup.ts';
 import { formatBackupList, summarize } from './commands/list.ts';
 import { executeRestore, planRestore } from './commands/restore.ts';
 import { checkHealth, formatReport, formatStatus } from './commands/status.ts';
@@ -16,6 +16,7 @@ import { BackupError, ConfigError } from './errors.ts';
 import { withLock } from './lock.ts';
 import { createLogger } from './log.ts';
 import { createNotifier } from './notify.ts';
+import { libpqEnv } from './postgres.ts';
 import { createS3Client, S3Store } from './store/s3.ts';
 
 const USAGE = `usage:
@@ -48,9 +49,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   });
   try {
     const [command, ...rest] = argv;
-    const { values, positionals } = parseArgs({
+    const { values, positionals, tokens } = parseArgs({
       args: rest,
       allowPositionals: true,
+      tokens: true,
       options: {
         tier: { type: 'string' },
         only: { type: 'string' },
@@ -74,6 +76,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         `${command} does not take ${foreign.map((o) => `--${o}`).join(', ')}; it takes ${allowed.map((o) => `--${o}`).join(', ')}.`,
       );
     }
+    checkOptionValues(tokens);
     const only = values.only;
     if (only !== undefined && only !== 'db' && only !== 'media') {
       throw new ConfigError(`--only must be db or media, got: ${only}`);
@@ -104,18 +107,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         if (!(SCHEDULED_TIERS as readonly string[]).includes(tier)) {
           throw new ConfigError(`--tier must be one of ${SCHEDULED_TIERS.join(', ')}, got: ${tier}`);
         }
-        const database = env.PGDATABASE;
-        const run = (signal?: AbortSignal) =>
-          runBackup(
-            { tier: tier as Tier, ...(only ? { only } : {}) },
-            { ...deps, ...(signal ? { signal } : {}) },
-          );
+        // The plan only reads; it names the database (the server's own name for it), so the lock
+        // and the backup id are always the same database's.
+        const backupDeps = { ...deps, pgEnv: libpqEnv(env) };
+        const plan = await planBackup({ tier: tier as Tier, ...(only ? { only } : {}) }, backupDeps);
         await withInterrupt((interrupt) =>
-          database
-            ? withLock(lock(database, 'backup', `${tier} backup`), (lost) =>
-                run(AbortSignal.any([interrupt, lost])),
-              )
-            : run(interrupt),
+          withLock(lock(plan.id.database, 'backup', `${tier} backup`), (lost) =>
+            executeBackup(plan, { ...backupDeps, signal: AbortSignal.any([interrupt, lost]) }),
+          ),
         );
         return 0;
       }
@@ -137,7 +136,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       }
       case 'verify': {
         // The drill proves the database can come back: `latest` is the newest backup holding it.
-        const manifest = await catalog.resolve(onePositional('backup id or latest'), env.PGDATABASE, {
+        const manifest = await catalog.resolve(onePositional('backup id or latest'), config.database, {
           needs: ['postgres'],
         });
         const verification = await runVerify(manifest, deps);
@@ -184,7 +183,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
           catalog,
           values.database
             ? { databases: [values.database] }
-            : { include: env.PGDATABASE ? [env.PGDATABASE] : [] },
+            : { include: config.database ? [config.database] : [] },
           deps.now(),
           config.healthThresholds,
         );
@@ -198,6 +197,25 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     }
   } catch (error) {
     return reportFailure(error, verbose);
+  }
+}
+
+/**
+ * Refuses what parseArgs lets through: an option given more than once (it would keep the last
+ * value silently: `--tier weekly --tier monthly`) and an empty value (`--target-database=`).
+ */
+function checkOptionValues(tokens: ReturnType<typeof parseArgs>['tokens'] = []): void {
+  const counts = new Map<string, number>();
+  for (const token of tokens) {
+    if (token.kind !== 'option' || token.name === 'verbose') continue;
+    counts.set(token.name, (counts.get(token.name) ?? 0) + 1);
+    if (token.value === '') throw new ConfigError(`--${token.name} needs a value, got an empty one.`);
+  }
+  const repeated = [...counts].filter(([, count]) => count > 1);
+  if (repeated.length > 0) {
+    throw new ConfigError(
+      `${repeated.map(([name, count]) => `--${name} is given ${count} times`).join(', ')}; give each option once.`,
+    );
   }
 }
 

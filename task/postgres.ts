@@ -62,9 +62,10 @@ export async function inspectServer(env = libpqEnv()): Promise<ServerInfo> {
       env,
     );
   } catch (error) {
-    throw new PreflightError(`Could not connect to PostgreSQL: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new PreflightError(
+      `Could not connect to PostgreSQL: ${redactConnectionStrings((error as Error).message)}`,
+      { cause: error },
+    );
   }
   const [version = '', num = '', database = '', size = ''] = rows[0] ?? [];
   return {
@@ -73,6 +74,16 @@ export async function inspectServer(env = libpqEnv()): Promise<ServerInfo> {
     database,
     sizeBytes: Number(size),
   };
+}
+
+/**
+ * libpq's errors quote the names it was given (database, user, host). A connection URI or a
+ * password=… pair put into one of the PG* variables would be echoed, password and all: cut them.
+ */
+export function redactConnectionStrings(text: string): string {
+  return text
+    .replace(/postgres(?:ql)?:\/\/[^\s"']*/gi, 'postgresql://…')
+    .replace(/\b(password\s*=\s*)('[^']*'|[^\s"']+)/gi, '$1…');
 }
 
 /** Parses `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` and friends. */

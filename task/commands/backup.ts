@@ -18,11 +18,13 @@ import { assertMediaDir, directoryBytes, type TarListing, tarStep, zstdStep } fr
 import { type PipelineResult, type Step, startPipeline } from '../pipeline.ts';
 import {
   assertDumpCompatible,
+  type ClientVersion,
   clientVersion,
   inspectServer,
   libpqEnv,
   pgDumpStep,
   type RowCounts,
+  type ServerInfo,
   SnapshotSession,
 } from '../postgres.ts';
 import type { ObjectStore } from '../store/store.ts';
@@ -99,22 +101,44 @@ class ArtifactStream {
   }
 }
 
+/** What planBackup checked and learned; executeBackup writes exactly this backup. */
+export interface BackupPlan {
+  readonly id: BackupId;
+  readonly options: BackupOptions;
+  readonly startedAt: Date;
+  readonly pgEnv: NodeJS.ProcessEnv;
+  /** Set when the database is dumped. */
+  readonly server?: ServerInfo;
+  readonly pgDump?: ClientVersion;
+  /** Set when media is archived. */
+  readonly mediaDir?: string;
+}
+
+/** A backup: plan, then execute. The caller holds the database's lock (restore's safety backup). */
 export async function runBackup(options: BackupOptions, deps: BackupDeps): Promise<Manifest> {
-  const { config, store, logger } = deps;
+  return executeBackup(await planBackup(options, deps), deps);
+}
+
+/**
+ * Every check that can be made before the first byte is uploaded; reads, never writes. It names
+ * the database once for the lock and the id alike: for a database backup the server's
+ * current_database() (what libpq connected to, PGDATABASE or not), for media only PGDATABASE.
+ */
+export async function planBackup(options: BackupOptions, deps: BackupDeps): Promise<BackupPlan> {
+  const { config } = deps;
   const wantDb = options.only !== 'media';
-  const wantMedia = options.only !== 'db' && config.mediaDir !== undefined;
+  const mediaDir = options.only !== 'db' ? config.mediaDir : undefined;
   if (options.only === 'media' && !config.mediaDir) {
     throw new ConfigError('--only media needs MEDIA_DIR, which is not set.');
   }
-  if (wantMedia && config.mediaDir) await assertMediaDir(config.mediaDir);
+  if (mediaDir) await assertMediaDir(mediaDir);
 
   const startedAt = deps.now();
-  // Preflight: everything that can be checked is checked before the first byte is uploaded.
   const pgEnv = deps.pgEnv ?? libpqEnv();
   const server = wantDb ? await inspectServer(pgEnv) : undefined;
   const pgDump = server ? await clientVersion('pg_dump') : undefined;
   if (server && pgDump) assertDumpCompatible(pgDump, server);
-  const database = server?.database ?? pgEnv.PGDATABASE;
+  const database = server ? server.database : pgEnv.PGDATABASE;
   if (!database) throw new ConfigError('A media-only backup needs PGDATABASE to name the backup.');
   if (!isDatabaseName(database)) {
     throw new ConfigError(
@@ -122,7 +146,23 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
     );
   }
   const id: BackupId = { tier: options.tier, database, timestamp: formatTimestamp(startedAt) };
+  return {
+    id,
+    options,
+    startedAt,
+    pgEnv,
+    ...(server && pgDump ? { server, pgDump } : {}),
+    ...(mediaDir ? { mediaDir } : {}),
+  };
+}
+
+/** Streams the planned artifacts into the store, then writes the manifest; the caller holds the lock. */
+export async function executeBackup(plan: BackupPlan, deps: BackupDeps): Promise<Manifest> {
+  const { config, store, logger } = deps;
+  const { id, options, startedAt, pgEnv, server, pgDump, mediaDir } = plan;
+  const { database } = id;
   const idText = formatBackupId(id);
+  // Checked under the lock: a backup of the same second that finished meanwhile is seen here.
   if (await store.exists(manifestKey(config.store.prefix, id))) {
     throw new ConflictError(
       `Backup ${idText} exists already (its manifest is present); it was not replaced.`,
@@ -132,7 +172,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
     id: idText,
     tier: options.tier,
     database,
-    parts: [wantDb && 'db', wantMedia && 'media'].filter(Boolean),
+    parts: [server && 'db', mediaDir && 'media'].filter(Boolean),
     ...(server ? { serverVersion: server.version, pgDumpVersion: pgDump?.version } : {}),
   });
 
@@ -171,14 +211,14 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
       }
       checkAborted(deps.signal);
     }
-    if (wantMedia && config.mediaDir) {
+    if (mediaDir) {
       const listing: TarListing = { fileCount: 0 };
       current = new ArtifactStream(
         'media',
         store,
         artifactKey(config.store.prefix, id, 'media'),
-        [tarStep(config.mediaDir, listing), zstdStep(config.zstdLevel)],
-        config.partSize ?? choosePartSize(await directoryBytes(config.mediaDir)),
+        [tarStep(mediaDir, listing), zstdStep(config.zstdLevel)],
+        config.partSize ?? choosePartSize(await directoryBytes(mediaDir)),
       );
       streams.push(current);
       const result = await current.processes();

@@ -36,6 +36,36 @@ describe('backupctl arguments', () => {
     expect(result.stderr).toMatch(message);
   });
 
+  it.each([
+    [['backup', '--tier', 'weekly', '--tier', 'monthly'], /--tier is given 2 times; give each option once/],
+    [['backup', '--only=db', '--only', 'media'], /--only is given 2 times/],
+    [
+      ['list', '--json', '--json', '--tier', 'daily', '--tier', 'weekly'],
+      /--json is given 2 times, --tier is given 2 times/,
+    ],
+    [['restore', 'latest', '--confirm', 'app', '--confirm', 'other'], /--confirm is given 2 times/],
+  ])(
+    'refuses the repeated option in %j with exit 2 instead of keeping the last value',
+    async (argv, message) => {
+      const result = await run(argv);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(message);
+    },
+  );
+
+  it.each([
+    [['restore', 'latest', '--confirm', 'app', '--target-database='], /--target-database needs a value/],
+    [['restore', 'latest', '--confirm', 'app', '--target-database', ''], /--target-database needs a value/],
+    [['restore', 'latest', '--confirm='], /--confirm needs a value/],
+    [['list', '--database='], /--database needs a value/],
+    [['backup', '--tier='], /--tier needs a value/],
+    [['backup', '--only='], /--only needs a value/],
+  ])('refuses the empty value in %j with exit 2 instead of taking it as absent', async (argv, message) => {
+    const result = await run(argv);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+
   it('refuses an unknown option and an unknown command with exit 2', async () => {
     expect((await run(['backup', '--teir', 'weekly'])).stderr).toMatch(/Unknown option '--teir'/);
     const unknown = await run(['bakup']);
