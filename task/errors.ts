@@ -46,3 +46,15 @@ export class ConflictError extends BackupError {}
 
 /** The backup or object asked for does not exist. */
 export class NotFoundError extends BackupError {}
+
+/** pg_restore cannot read the dump as an archive: the backup is damaged or is not a dump. */
+export class ArchiveError extends BackupError {}
+
+/**
+ * The restore drill's own scratch PostgreSQL failed (could not start, died, disk full, out of
+ * memory): a fault of the place the drill runs, not of the backup it was restoring.
+ */
+export class ScratchServerError extends BackupError {}
+
+/** The restore drill could not reach a verdict (S3 read, scratch server): nothing was recorded. */
+export class DrillError extends BackupError {}

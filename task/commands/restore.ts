@@ -8,7 +8,7 @@
  * mismatch rolls back); media is extracted beside the live directory and swapped in, keeping the
  * old one. Finally the restored row counts are compared with the manifest.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { assertArtifactKind, streamArtifact, zstdDecompressStep } from '../artifacts.ts';
@@ -19,6 +19,7 @@ import type { Manifest, MediaArtifact, PostgresArtifact } from '../core/manifest
 import { diffRowCounts } from '../core/verification.ts';
 import { BackupError, CheckFailedError, ConfigError, PreflightError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { runCommand } from '../pipeline.ts';
 import { clientVersion, countRows, inspectServer, libpqEnv } from '../postgres.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { runBackup } from './backup.ts';
@@ -195,7 +196,13 @@ export async function executeRestore(plan: RestorePlan, deps: RestoreDeps): Prom
   return result;
 }
 
-/** Extracts beside the live directory, checks it, then swaps; the old directory is kept. */
+/**
+ * Extracts beside the live directory, checks it, then swaps; the old directory is kept, and the
+ * staging directory is removed on every failure. Media trees may nest deeper than PATH_MAX (4096
+ * bytes), where any absolute path fails with ENAMETOOLONG: so extraction (bsdtar: GNU tar 1.34
+ * cannot create such paths), counting (find) and removal (rm) are done by tools that walk
+ * relative to directory handles, never by building absolute paths here.
+ */
 async function restoreMedia(
   store: ObjectStore,
   artifact: MediaArtifact,
@@ -205,34 +212,42 @@ async function restoreMedia(
   const stamp = formatTimestamp(now);
   const staging = join(dirname(live), `.${basename(live)}.restoring-${stamp}`);
   const previous = join(dirname(live), `${basename(live)}.before-restore-${stamp}`);
-  rmSync(staging, { recursive: true, force: true });
+  await removeTree(staging);
   mkdirSync(staging, { recursive: true });
   try {
     await streamArtifact(store, artifact, [
       zstdDecompressStep(),
       {
-        name: 'tar',
-        command: 'tar',
-        args: ['--extract', '--file=-', `--directory=${staging}`, '--same-permissions'],
+        name: 'bsdtar',
+        command: 'bsdtar',
+        // bsdtar refuses '..', absolute names and extraction through symlinks by default. Owners
+        // are not restored: the task runs as an unprivileged user that could not, and as root
+        // bsdtar 3.6 fails to chown directories beyond PATH_MAX.
+        args: ['-x', '-p', '--no-same-owner', '-f', '-', '-C', staging],
       },
     ]);
-    const files = countFiles(staging);
+    const files = await countFiles(staging);
     if (files !== artifact.fileCount) {
       throw new CheckFailedError(
         `The extracted media holds ${files} files, the backup recorded ${artifact.fileCount}.`,
       );
     }
   } catch (error) {
-    rmSync(staging, { recursive: true, force: true });
+    await removeTree(staging).catch(() => {});
     throw new BackupError(`Media restore failed; ${live} is unchanged: ${(error as Error).message}`, {
       cause: error,
     });
   }
-  if (existsSync(live)) await rename(live, previous);
   try {
-    await rename(staging, live);
+    if (existsSync(live)) await rename(live, previous);
+    try {
+      await rename(staging, live);
+    } catch (error) {
+      if (existsSync(previous)) await rename(previous, live);
+      throw error;
+    }
   } catch (error) {
-    if (existsSync(previous)) await rename(previous, live);
+    await removeTree(staging).catch(() => {});
     throw new BackupError(
       `Could not swap the restored media into ${live}; it is unchanged: ${(error as Error).message}`,
       {
@@ -243,9 +258,17 @@ async function restoreMedia(
   return previous;
 }
 
-function countFiles(dir: string): number {
-  let count = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true }))
-    if (!entry.isDirectory()) count++;
-  return count;
+/** Non-directory entries below `dir` (files, symlinks …), as the backup's tar listing counts them. */
+async function countFiles(dir: string): Promise<number> {
+  const dots = await runCommand({
+    name: 'find',
+    command: 'find',
+    args: [dir, '-mindepth', '1', '!', '-type', 'd', '-printf', '.'],
+  });
+  return dots.length;
+}
+
+/** Removes a tree of any depth (rm walks it with openat); absent is fine. */
+async function removeTree(dir: string): Promise<void> {
+  await runCommand({ name: 'rm', command: 'rm', args: ['-rf', '--one-file-system', '--', dir] });
 }

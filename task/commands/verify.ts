@@ -3,6 +3,12 @@
  * database is restored into a scratch server and its row counts compared with the manifest; the
  * media archive is listed and its files counted. The record of what was proven is written next to
  * the manifest, and only a backup that passed every check exits 0.
+ *
+ * Only the backup's own faults are a verdict: bytes that differ from the manifest, a frame zstd
+ * cannot decode, a dump pg_restore cannot read or restore, counts that differ. A failure of the
+ * drill itself (the S3 read failed or was cut, the scratch server could not start, filled its
+ * disk, ran out of memory or died) proves nothing about the backup: it fails the run with a
+ * DrillError and records nothing, so an earlier passing record stands.
  */
 import { lines, streamArtifact, zstdDecompressStep } from '../artifacts.ts';
 import type { BackupConfig } from '../config.ts';
@@ -10,10 +16,20 @@ import { parseBackupId } from '../core/ids.ts';
 import { verificationKey } from '../core/keys.ts';
 import type { Manifest, MediaArtifact, PostgresArtifact } from '../core/manifest.ts';
 import { type Check, diffRowCounts, type Verification } from '../core/verification.ts';
-import { BackupError, CheckFailedError, IntegrityError, PipelineError } from '../errors.ts';
+import {
+  ArchiveError,
+  BackupError,
+  CheckFailedError,
+  DrillError,
+  IntegrityError,
+  PipelineError,
+  PreflightError,
+  ScratchServerError,
+  StoreError,
+} from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { countRows } from '../postgres.ts';
-import { startScratchServer } from '../scratch-postgres.ts';
+import { type ScratchServer, startScratchServer } from '../scratch-postgres.ts';
 import type { ObjectStore } from '../store/store.ts';
 
 export interface VerifyDeps {
@@ -26,17 +42,52 @@ export interface VerifyDeps {
 
 type Artifact = PostgresArtifact | MediaArtifact;
 
-/** Which check a streaming failure belongs to: the first one it disproves. */
-function failedCheck(error: unknown, artifact: Artifact): Check['name'] {
+/** Which check a failure of the backup's own belongs to: the first one it disproves. */
+function failedCheck(error: BackupError, artifact: Artifact): Check['name'] {
   if (error instanceof IntegrityError) return 'checksum';
   if (error instanceof PipelineError && error.stage === 'zstd') return 'decode';
-  if (artifact.kind === 'media') return 'archive';
-  const text = (error as Error).message;
-  return /valid archive|magic string|unsupported version|unexpected end of file|could not read input file/i.test(
-    text,
-  )
-    ? 'archive'
-    : 'restore';
+  if (error instanceof ArchiveError || artifact.kind === 'media') return 'archive';
+  return 'restore';
+}
+
+/** Failures of the drill itself (S3, the scratch server, its binaries): no verdict on the backup. */
+function isDrillFault(error: unknown): boolean {
+  return (
+    error instanceof StoreError || error instanceof ScratchServerError || error instanceof PreflightError
+  );
+}
+
+/** pg_restore's own words for "this is not an archive I can read": its only signal for it. */
+const INVALID_ARCHIVE =
+  /valid archive|magic string|unsupported version|unexpected end of file|could not read input file/i;
+
+/**
+ * Restores the dump into the scratch server. A failure that is not plainly the stored bytes' is
+ * typed here: first ScratchServerError when the server itself failed (pg_restore only sees the
+ * connection drop), then ArchiveError when pg_restore says it cannot read the archive.
+ */
+async function restoreDump(store: ObjectStore, artifact: PostgresArtifact, server: ScratchServer) {
+  try {
+    await streamArtifact(store, artifact, [
+      zstdDecompressStep(),
+      {
+        name: 'pg_restore',
+        command: 'pg_restore',
+        args: ['--exit-on-error', '--no-owner', '--no-privileges', `--dbname=${server.database}`],
+        env: server.env,
+      },
+    ]);
+  } catch (error) {
+    if (error instanceof IntegrityError || error instanceof StoreError) throw error;
+    await server.assertHealthy(error);
+    if (
+      error instanceof PipelineError &&
+      error.stage === 'pg_restore' &&
+      INVALID_ARCHIVE.test(error.stderrTail)
+    )
+      throw new ArchiveError(error.message, { cause: error });
+    throw error;
+  }
 }
 
 export async function runVerify(manifest: Manifest, deps: VerifyDeps): Promise<Verification> {
@@ -62,20 +113,15 @@ export async function runVerify(manifest: Manifest, deps: VerifyDeps): Promise<V
       if (artifact.kind === 'postgres') {
         const server = await startScratchServer();
         try {
-          await streamArtifact(store, artifact, [
-            zstdDecompressStep(),
-            {
-              name: 'pg_restore',
-              command: 'pg_restore',
-              args: ['--exit-on-error', '--no-owner', '--no-privileges', `--dbname=${server.database}`],
-              env: server.env,
-            },
-          ]);
+          await restoreDump(store, artifact, server);
           restoreSeconds = Math.round((Date.now() - started) / 100) / 10;
           for (const name of ['checksum', 'decode', 'archive', 'restore'] as const)
             record(artifact, name, started, true);
           const countStarted = Date.now();
-          const found = await countRows(server.env);
+          const found = await countRows(server.env).catch(async (error: unknown) => {
+            await server.assertHealthy(error);
+            throw error;
+          });
           const problems = diffRowCounts(artifact.tables, found.tables);
           if (found.largeObjects !== artifact.largeObjects) {
             problems.push(
@@ -113,10 +159,15 @@ export async function runVerify(manifest: Manifest, deps: VerifyDeps): Promise<V
         );
       }
     } catch (error) {
+      if (isDrillFault(error)) {
+        const cause = (error as Error).message;
+        logger.error('drill failed', { id: manifest.id, artifact: artifact.kind, cause });
+        throw new DrillError(
+          `The restore drill of ${manifest.id} could not judge the backup, so nothing was recorded and its last verification stands: ${cause}${error instanceof StoreError ? '; check the connection to S3 and run the drill again' : ''}`,
+          { cause: error },
+        );
+      }
       if (!(error instanceof BackupError) || error instanceof CheckFailedError) throw error;
-      // A failure of the scratch server itself says nothing about the backup: not a verdict.
-      if (error.message.includes('scratch PostgreSQL') || error.message.includes('server binaries'))
-        throw error;
       record(artifact, failedCheck(error, artifact), started, false, error.message);
     }
   }
