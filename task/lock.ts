@@ -5,6 +5,12 @@ import { ConflictError, NotFoundError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { ObjectStore } from './store/store.ts';
 
+/**
+ * How long the release may take. On SIGTERM ECS kills the task 30 s later; a release that hangs
+ * must not keep the process (or its exit code) waiting: the lock then expires by itself.
+ */
+export const RELEASE_DEADLINE_MS = 5_000;
+
 export interface LockRequest {
   readonly store: ObjectStore;
   readonly prefix: string;
@@ -41,6 +47,8 @@ export async function withLock<T>(request: LockRequest, fn: (signal: AbortSignal
     return `${JSON.stringify(lock)}\n`;
   };
   let acquiredAt: string | undefined;
+  // When the lock as last written (taken or renewed) expires: what the log tells if the release fails.
+  let expiresAt = new Date(now().getTime() + ttl).toISOString();
   let etag = await acquire();
   acquiredAt = now().toISOString();
   logger.info('lock taken', { database, operation: request.operation });
@@ -48,7 +56,9 @@ export async function withLock<T>(request: LockRequest, fn: (signal: AbortSignal
   const lost = new AbortController();
   const renew = setInterval(async () => {
     try {
+      const renewedUntil = new Date(now().getTime() + ttl).toISOString();
       etag = await store.replace(key, body(), 'application/json', etag);
+      expiresAt = renewedUntil;
     } catch (error) {
       logger.error('lock lost', { database, reason: (error as Error).message });
       lost.abort(error);
@@ -59,9 +69,16 @@ export async function withLock<T>(request: LockRequest, fn: (signal: AbortSignal
   } finally {
     clearInterval(renew);
     if (!lost.signal.aborted) {
-      await store.replace(key, body(true), 'application/json', etag).catch((error: Error) => {
-        logger.warn('lock not released; it expires by itself', { database, reason: error.message });
-      });
+      const deadline = AbortSignal.timeout(RELEASE_DEADLINE_MS);
+      await store
+        .replace(key, body(true), 'application/json', etag, { signal: deadline })
+        .catch((error: Error) => {
+          logger.warn('lock not released; it expires by itself', {
+            database,
+            expiresAt,
+            reason: deadline.aborted ? `no answer within ${RELEASE_DEADLINE_MS / 1000} s` : error.message,
+          });
+        });
     }
   }
 

@@ -17,7 +17,8 @@ import { withLock } from './lock.ts';
 import { createLogger } from './log.ts';
 import { createNotifier } from './notify.ts';
 import { libpqEnv } from './postgres.ts';
-import { createS3Client, S3Store } from './store/s3.ts';
+import { S3Store } from './store/s3.ts';
+import { answerTimeoutFromEnv, createS3Client } from './store/s3-reader.ts';
 
 const USAGE = `usage:
   backupctl backup  [--tier daily|weekly|monthly] [--only db|media]
@@ -82,7 +83,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       throw new ConfigError(`--only must be db or media, got: ${only}`);
     }
     const config = loadConfig(env);
-    const store = new S3Store(createS3Client(config.store), config.store);
+    const s3 = { ...config.store, ...answerTimeoutFromEnv(env) };
+    const store = new S3Store(createS3Client(s3), s3);
     const catalog = new Catalog(store, config.store.prefix, logger);
     const deps = { config, store, catalog, logger, toolVersion: packageJson.version, now: clock(env) };
     const lock = (database: string, operation: 'backup' | 'restore', detail: string) => ({
@@ -219,11 +221,15 @@ function checkOptionValues(tokens: ReturnType<typeof parseArgs>['tokens'] = []):
   }
 }
 
-/** Runs `fn` with a signal that fires on SIGTERM (ECS stopping the task) or SIGINT. */
+/**
+ * Runs `fn` with a signal that fires on SIGTERM (ECS stopping the task) or SIGINT. Listening
+ * until `fn` is done, not once: a second Ctrl-C during the cleanup must not kill the process
+ * before it stopped its children, aborted the upload and released the lock.
+ */
 async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const abort = new AbortController();
   const stop = () => abort.abort();
-  process.once('SIGTERM', stop).once('SIGINT', stop);
+  process.on('SIGTERM', stop).on('SIGINT', stop);
   try {
     return await fn(abort.signal);
   } finally {

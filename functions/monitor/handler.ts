@@ -9,7 +9,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { Catalog } from '../../task/catalog.ts';
 import { collectInventory } from '../../task/inventory.ts';
-import { createS3Client, S3Store } from '../../task/store/s3.ts';
+import { createS3Client, S3Reader } from '../../task/store/s3-reader.ts';
 import { decideMonitor, METRIC_NAMESPACE, monitorEventSchema, monitorSettingsSchema } from './core.ts';
 
 const logger = new Logger({ serviceName: 'monitor' });
@@ -30,12 +30,8 @@ const settings = monitorSettingsSchema.parse({
   thresholds: JSON.parse(process.env.THRESHOLDS ?? '{}'),
   ...(process.env.RESTORE_FUNCTION_NAME ? { restoreFunctionName: process.env.RESTORE_FUNCTION_NAME } : {}),
 });
-const storeConfig = {
-  bucket: settings.bucket,
-  prefix: settings.prefix,
-  region: process.env.AWS_REGION ?? '',
-};
-const catalog = new Catalog(new S3Store(createS3Client(storeConfig), storeConfig), settings.prefix, {
+const s3 = { bucket: settings.bucket, region: process.env.AWS_REGION ?? '' };
+const catalog = new Catalog(new S3Reader(createS3Client(s3), s3), settings.prefix, {
   warn: (message, data) => logger.warn(message, data ?? {}),
 });
 

@@ -8,7 +8,7 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { Catalog } from '../../task/catalog.ts';
 import { normalizePrefix } from '../../task/core/keys.ts';
 import { BackupError } from '../../task/errors.ts';
-import { createS3Client, S3Store } from '../../task/store/s3.ts';
+import { createS3Client, S3Reader } from '../../task/store/s3-reader.ts';
 import { clusterSettingsFromEnv, ecsPort } from '../shared/ecs.ts';
 import { type RestoreResponse, requestRestore, restoreSettingsSchema } from './core.ts';
 
@@ -24,12 +24,8 @@ const settings = restoreSettingsSchema.parse({
   targets: JSON.parse(process.env.TARGETS ?? '{}'),
 });
 
-const storeConfig = {
-  bucket: process.env.BACKUP_BUCKET ?? '',
-  prefix: settings.prefix,
-  region: settings.region,
-};
-const catalog = new Catalog(new S3Store(createS3Client(storeConfig), storeConfig), settings.prefix, {
+const s3 = { bucket: process.env.BACKUP_BUCKET ?? '', region: settings.region };
+const catalog = new Catalog(new S3Reader(createS3Client(s3), s3), settings.prefix, {
   warn: (message, data) => logger.warn(message, data ?? {}),
 });
 const port = ecsPort(ecs);

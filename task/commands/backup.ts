@@ -52,6 +52,7 @@ export interface BackupDeps {
 /** One artifact streaming into the store, held open until every artifact's processes are done. */
 class ArtifactStream {
   private readonly body = new PassThrough({ highWaterMark: 1024 * 1024 });
+  private readonly stop = new AbortController();
   private readonly uploaded: Promise<void>;
   private readonly pipeline;
   private uploadError: Error | undefined;
@@ -65,10 +66,15 @@ class ArtifactStream {
     partSize: number,
   ) {
     this.pipeline = startPipeline(steps, this.body);
-    this.uploaded = store.upload(key, this.body, { partSize, contentType: 'application/zstd' });
-    // An upload that fails while processes still run stops them at once.
+    this.uploaded = store.upload(key, this.body, {
+      partSize,
+      contentType: 'application/zstd',
+      signal: this.stop.signal,
+    });
+    // An upload that fails while processes still run stops them at once. Rejecting with our own
+    // abort reason is not a failure of the store's.
     this.uploaded.catch((error: Error) => {
-      this.uploadError = error;
+      if (error !== this.stop.signal.reason) this.uploadError = error;
       this.pipeline.fail(error);
     });
   }
@@ -88,9 +94,10 @@ class ArtifactStream {
     await this.uploaded;
   }
 
-  /** Stops processes and destroys the body, which aborts the multipart upload; waits for both. */
+  /** Stops processes and the upload (requests in flight too), which aborts it; waits for both. */
   async abort(reason: Error): Promise<void> {
     this.pipeline.fail(reason);
+    this.stop.abort(reason);
     this.body.destroy(reason);
     await Promise.allSettled([this.uploaded, this.pipeline.result]);
   }
@@ -186,13 +193,19 @@ export async function executeBackup(plan: BackupPlan, deps: BackupDeps): Promise
         elapsedMs: Date.now() - current.startedAt,
       });
   }, deps.progressIntervalMs ?? 10_000);
-  const onAbort = () => current?.abort(new BackupError('Backup interrupted by a signal; nothing was kept.'));
+  // Every stream, not only the current one: an earlier artifact's upload may be the one hanging.
+  const onAbort = () => {
+    const reason = new BackupError('Backup interrupted by a signal; nothing was kept.');
+    for (const stream of streams) void stream.abort(reason);
+  };
   deps.signal?.addEventListener('abort', onAbort);
   try {
+    checkAborted(deps.signal);
     const artifacts: Artifact[] = [];
     if (server) {
       const session = await SnapshotSession.open(pgEnv);
       try {
+        checkAborted(deps.signal);
         current = new ArtifactStream(
           'database',
           store,
@@ -213,12 +226,14 @@ export async function executeBackup(plan: BackupPlan, deps: BackupDeps): Promise
     }
     if (mediaDir) {
       const listing: TarListing = { fileCount: 0 };
+      const partSize = config.partSize ?? choosePartSize(await directoryBytes(mediaDir));
+      checkAborted(deps.signal);
       current = new ArtifactStream(
         'media',
         store,
         artifactKey(config.store.prefix, id, 'media'),
         [tarStep(mediaDir, listing), zstdStep(config.zstdLevel)],
-        config.partSize ?? choosePartSize(await directoryBytes(mediaDir)),
+        partSize,
       );
       streams.push(current);
       const result = await current.processes();
@@ -264,10 +279,10 @@ export async function executeBackup(plan: BackupPlan, deps: BackupDeps): Promise
     });
     return manifest;
   } catch (error) {
-    const stored = streams.find((s) => s.storeError)?.storeError;
-    const reason = stored ?? (error as Error);
-    await Promise.all(streams.map((s) => s.abort(reason)));
-    throw reason;
+    await Promise.all(streams.map((s) => s.abort(error as Error)));
+    // Asked once every upload settled: a store failure (S3 throttling, a hung part) often shows
+    // first as the pipeline's broken sink, and the store's own sentence names the cause.
+    throw streams.find((s) => s.storeError)?.storeError ?? error;
   } finally {
     clearInterval(ticker);
     deps.signal?.removeEventListener('abort', onAbort);

@@ -2,7 +2,8 @@
  * The storage interface backupctl writes to and reads from. S3 is the implementation in use;
  * commands see only this interface, so the fail-closed rules are stated once, here:
  * - `upload` makes an object appear only when its body ends cleanly; a body destroyed with an
- *   error leaves no object and no open multipart upload behind.
+ *   error, or stopped through `signal`, leaves no object and no open multipart upload behind;
+ *   a request the store sends never waits for ever (each has a deadline).
  * - `putIfAbsent` never replaces an existing object (a manifest is written exactly once).
  */
 import type { Readable } from 'node:stream';
@@ -16,8 +17,16 @@ export interface ObjectInfo {
 export interface UploadOptions {
   readonly partSize: number;
   readonly contentType: string;
-  /** Called with the bytes acknowledged by the store so far. */
-  readonly onProgress?: (uploadedBytes: number) => void;
+  /**
+   * Stops the upload: requests in flight are cancelled, the multipart upload is aborted, and
+   * `upload` rejects with the signal's reason once that is done.
+   */
+  readonly signal?: AbortSignal;
+}
+
+export interface WriteOptions {
+  /** Cancels the write (a deadline, a shutdown); it then rejects. */
+  readonly signal?: AbortSignal;
 }
 
 /** Reading the bucket: all the catalog (list, verify, restore, status, the Lambdas) needs. */
@@ -42,7 +51,13 @@ export interface ObjectStore extends ObjectReader {
   /** Writes a small object only if `key` does not exist; ConflictError when it does. Returns the ETag. */
   putIfAbsent(key: string, body: string, contentType: string): Promise<string>;
   /** Replaces a small object only if its ETag is still `etag`; ConflictError otherwise. Returns the new ETag. */
-  replace(key: string, body: string, contentType: string, etag: string): Promise<string>;
+  replace(
+    key: string,
+    body: string,
+    contentType: string,
+    etag: string,
+    options?: WriteOptions,
+  ): Promise<string>;
   /** Writes a small object, replacing any existing one (records that may be rewritten). */
   put(key: string, body: string, contentType: string): Promise<void>;
 }
