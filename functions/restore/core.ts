@@ -152,7 +152,12 @@ export async function requestRestore(
   const backupId = formatBackupId(id);
 
   const kinds: readonly ArtifactKind[] =
-    only === 'db' ? ['postgres'] : only === 'media' ? ['media'] : manifest.artifacts.map((a) => a.kind);
+    only === 'db'
+      ? ['postgres']
+      : only === 'media'
+        ? ['media']
+        : // The globals artifact is restored with the database, not a part of its own.
+          manifest.artifacts.flatMap((a) => (a.kind === 'globals' ? [] : [a.kind]));
   for (const kind of kinds) {
     const artifact = manifest.artifacts.find((a) => a.kind === kind);
     if (!artifact) {
