@@ -68,7 +68,9 @@ describe('backupctl backup', () => {
 
   it('writes the artifacts and the manifest under the tier-first key layout', async () => {
     expect(await s3.keys(BUCKET, `prod/${manifest.tier}/`)).toEqual(
-      ['db.dump.zst', 'globals.sql.zst', 'manifest.json', 'media.tar.zst'].map((f) => `prod/${manifest.id}/${f}`),
+      ['db.dump.zst', 'globals.sql.zst', 'manifest.json', 'media.tar.zst'].map(
+        (f) => `prod/${manifest.id}/${f}`,
+      ),
     );
     expect(manifest.tier).toBe('weekly');
     expect(manifest.database).toBe('app');
