@@ -20,9 +20,11 @@ import { type CatalogFingerprint, type FingerprintObjects, fingerprintOf } from 
 import { readJson, type SqlReader } from './postgres.ts';
 
 // search_path = pg_catalog: function signatures and expressions print schema-qualified, the
-// same whatever search_path the backup or the restore role has.
+// same whatever search_path the backup or the restore role has. jit off: the planner's estimates
+// for the set-returning functions make JIT compile for seconds a query that runs in milliseconds.
 const FINGERPRINT_SQL = `
 SET LOCAL search_path = pg_catalog;
+SET LOCAL jit = off;
 WITH RECURSIVE
 nsp AS (
   SELECT n.oid, n.nspname, n.nspowner, n.nspacl FROM pg_namespace n
