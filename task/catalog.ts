@@ -92,6 +92,7 @@ export interface ResolveOptions {
 
 export const PART_NAMES: Record<ArtifactKind, string> = {
   postgres: 'database dump',
+  globals: 'roles file (globals)',
   media: 'media archive',
 };
 

@@ -53,6 +53,28 @@ export async function query(sql: string, env = libpqEnv()): Promise<string[][]> 
     .map((line) => line.split('\t'));
 }
 
+/** Runs SQL and returns its output lines: one connection's reads, the snapshot session's or a new one's. */
+export type SqlReader = (sql: string) => Promise<string[]>;
+
+/**
+ * A reader over a new connection per call, each call one read-only REPEATABLE READ transaction.
+ * SQL given to a reader ends with ';' (the snapshot session runs it as psql input).
+ */
+export function transactionReader(env = libpqEnv()): SqlReader {
+  return async (sql) => {
+    const rows = await query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n${sql}\nCOMMIT;`, env);
+    return rows.map((fields) => fields.join('\t'));
+  };
+}
+
+/** The JSON value a query prints as its last line (jsonb's text form never spans lines). */
+export async function readJson(read: SqlReader, sql: string): Promise<unknown> {
+  const lines = await read(sql);
+  const last = lines.at(-1);
+  if (last === undefined) throw new PreflightError('PostgreSQL returned nothing for a catalog query.');
+  return JSON.parse(last);
+}
+
 export async function inspectServer(env = libpqEnv()): Promise<ServerInfo> {
   let rows: string[][];
   try {
@@ -187,6 +209,9 @@ export class SnapshotSession {
     return parseRowCounts(await this.run(ROW_COUNTS_SQL));
   }
 
+  /** Reads in the exported snapshot; one query at a time (the session is one psql). */
+  readonly read: SqlReader = (sql) => this.run(sql);
+
   /** Sends SQL and reads its output lines up to an end marker; rejects with psql's error if it exits. */
   private async run(sql: string): Promise<string[]> {
     const marker = `__backupctl_${Math.random().toString(36).slice(2)}__`;
@@ -210,6 +235,35 @@ export class SnapshotSession {
   kill(): void {
     this.child.kill('SIGTERM');
   }
+}
+
+// Tables pg_dump copies (leaves, not partitioned parents) on which row-level security would apply
+// to the current role: pg_dump sets row_security off and fails on them; counts would be filtered.
+const RLS_BLOCKED_SQL = `
+SELECT jsonb_build_object(
+  'role', quote_ident(current_user),
+  'privileged', (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user),
+  'tables', coalesce((SELECT jsonb_agg(format('%I.%I', n.nspname, c.relname) ORDER BY n.nspname, c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'r' AND c.relrowsecurity
+      AND (c.relforcerowsecurity OR NOT pg_has_role(current_user, c.relowner, 'USAGE'))), '[]'))::text;`;
+
+/**
+ * Refuses a backup role that row-level security would stop (pg_read_all_data alone reads every
+ * table but bypasses no policy): pg_dump would fail halfway, after the upload started.
+ */
+export async function assertReadsEveryRow(read: SqlReader): Promise<void> {
+  const { role, privileged, tables } = (await readJson(read, RLS_BLOCKED_SQL)) as {
+    role: string;
+    privileged: boolean;
+    tables: string[];
+  };
+  if (privileged || tables.length === 0) return;
+  const shown = tables.slice(0, 5).join(', ') + (tables.length > 5 ? ` and ${tables.length - 5} more` : '');
+  throw new PreflightError(
+    `Row-level security would hide rows of ${shown} from the backup role ${role}, which is neither superuser nor BYPASSRLS; ` +
+      `run ALTER ROLE ${role} BYPASSRLS as a superuser (on RDS, the master user) and back up again.`,
+  );
 }
 
 export function pgDumpStep(options: {

@@ -11,13 +11,17 @@ import type { BackupConfig } from '../config.ts';
 import { type BackupId, formatBackupId, formatTimestamp, isDatabaseName, type Tier } from '../core/ids.ts';
 import { artifactKey, manifestKey } from '../core/keys.ts';
 import { type Artifact, MANIFEST_FORMAT_VERSION, type Manifest } from '../core/manifest.ts';
-import { choosePartSize } from '../core/part-size.ts';
+import { choosePartSize, MIN_PART_SIZE } from '../core/part-size.ts';
 import { BackupError, ConfigError, ConflictError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { assertMediaDir, directoryBytes, type TarListing, tarStep, zstdStep } from '../media.ts';
+import { readDatabaseProperties } from '../pg-database-properties.ts';
+import { readFingerprint } from '../pg-fingerprint.ts';
+import { pgDumpAllGlobalsStep } from '../pg-globals.ts';
 import { type PipelineResult, type Step, startPipeline } from '../pipeline.ts';
 import {
   assertDumpCompatible,
+  assertReadsEveryRow,
   type ClientVersion,
   clientVersion,
   inspectServer,
@@ -26,6 +30,7 @@ import {
   type RowCounts,
   type ServerInfo,
   SnapshotSession,
+  transactionReader,
 } from '../postgres.ts';
 import type { ObjectStore } from '../store/store.ts';
 
@@ -145,6 +150,7 @@ export async function planBackup(options: BackupOptions, deps: BackupDeps): Prom
   const server = wantDb ? await inspectServer(pgEnv) : undefined;
   const pgDump = server ? await clientVersion('pg_dump') : undefined;
   if (server && pgDump) assertDumpCompatible(pgDump, server);
+  if (server) await assertReadsEveryRow(transactionReader(pgEnv));
   const database = server ? server.database : pgEnv.PGDATABASE;
   if (!database) throw new ConfigError('A media-only backup needs PGDATABASE to name the backup.');
   if (!isDatabaseName(database)) {
@@ -202,6 +208,7 @@ export async function executeBackup(plan: BackupPlan, deps: BackupDeps): Promise
   try {
     checkAborted(deps.signal);
     const artifacts: Artifact[] = [];
+    let capture: Pick<Manifest, 'databaseProperties' | 'fingerprint'> = {};
     if (server) {
       const session = await SnapshotSession.open(pgEnv);
       try {
@@ -217,11 +224,29 @@ export async function executeBackup(plan: BackupPlan, deps: BackupDeps): Promise
           config.partSize ?? choosePartSize(server.sizeBytes),
         );
         streams.push(current);
-        const [result, counts] = await Promise.all([current.processes(), session.countRows()]);
+        // One psql session: its reads run one after another, all in the dump's snapshot.
+        const snapshotReads = (async () => {
+          const counts = await session.countRows();
+          const databaseProperties = await readDatabaseProperties(session.read);
+          return { counts, databaseProperties, fingerprint: await readFingerprint(session.read) };
+        })();
+        const [result, { counts, ...captured }] = await Promise.all([current.processes(), snapshotReads]);
         artifacts.push(postgresArtifact(current, result, counts));
+        capture = captured;
       } finally {
         session.kill();
       }
+      checkAborted(deps.signal);
+      current = new ArtifactStream(
+        'globals',
+        store,
+        artifactKey(config.store.prefix, id, 'globals'),
+        [pgDumpAllGlobalsStep({ database, env: pgEnv }), zstdStep(config.zstdLevel)],
+        config.partSize ?? MIN_PART_SIZE,
+      );
+      streams.push(current);
+      const globals = await current.processes();
+      artifacts.push({ ...artifactFields(current, globals), kind: 'globals', format: 'sql' });
       checkAborted(deps.signal);
     }
     if (mediaDir) {
@@ -260,6 +285,7 @@ export async function executeBackup(plan: BackupPlan, deps: BackupDeps): Promise
       ...(server && pgDump ? { serverVersion: server.version, pgDumpVersion: pgDump.version } : {}),
       tool: { name: 'backupctl', version: deps.toolVersion },
       artifacts,
+      ...capture,
     };
     await store.putIfAbsent(
       manifestKey(config.store.prefix, id),

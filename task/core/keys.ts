@@ -4,7 +4,11 @@
  */
 import { type BackupId, formatBackupId, type Tier } from './ids.ts';
 
-export const ARTIFACT_FILES = { postgres: 'db.dump.zst', media: 'media.tar.zst' } as const;
+export const ARTIFACT_FILES = {
+  postgres: 'db.dump.zst',
+  globals: 'globals.sql.zst',
+  media: 'media.tar.zst',
+} as const;
 export const MANIFEST_FILE = 'manifest.json';
 export const VERIFICATION_FILE = 'verification.json';
 

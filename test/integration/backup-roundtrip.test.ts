@@ -63,12 +63,14 @@ describe('backupctl backup', () => {
     expect(result.code).toBe(0);
     const summary = result.logs.find((l) => l.message === 'backup finished');
     expect(summary?.id).toMatch(/^weekly\/app\/\d{8}T\d{6}Z$/);
-    expect(summary?.artifacts).toHaveLength(2);
+    expect(summary?.artifacts).toHaveLength(3);
   });
 
   it('writes the artifacts and the manifest under the tier-first key layout', async () => {
     expect(await s3.keys(BUCKET, `prod/${manifest.tier}/`)).toEqual(
-      ['db.dump.zst', 'manifest.json', 'media.tar.zst'].map((f) => `prod/${manifest.id}/${f}`),
+      ['db.dump.zst', 'globals.sql.zst', 'manifest.json', 'media.tar.zst'].map(
+        (f) => `prod/${manifest.id}/${f}`,
+      ),
     );
     expect(manifest.tier).toBe('weekly');
     expect(manifest.database).toBe('app');

@@ -45,7 +45,7 @@ describe('the bundled backupctl (the container image program)', () => {
     expect(backup.code, backup.stderr).toBe(0);
     const id = String(backup.logs.find((l) => l.message === 'backup finished')?.id);
     expect(await s3.keys(BUCKET, `${id}/`)).toEqual(
-      ['db.dump.zst', 'manifest.json', 'media.tar.zst'].map((f) => `${id}/${f}`),
+      ['db.dump.zst', 'globals.sql.zst', 'manifest.json', 'media.tar.zst'].map((f) => `${id}/${f}`),
     );
 
     const list = await run(['list', '--json']);

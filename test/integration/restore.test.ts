@@ -237,6 +237,7 @@ describe('backupctl restore', () => {
         const fakeId = 'daily/app/20200102T000000Z';
         const m = structuredClone(backup);
         m.id = fakeId;
+        const globals = m.artifacts.find((a) => a.kind === 'globals');
         m.artifacts = m.artifacts
           .filter((a) => a.kind === 'postgres')
           .map((a) => ({
@@ -245,6 +246,10 @@ describe('backupctl restore', () => {
             bytes: tarBytes.length,
             sha256: createHash('sha256').update(tarBytes).digest('hex'),
           }));
+        if (globals) {
+          m.artifacts.push({ ...globals, key: `${fakeId}/globals.sql.zst` });
+          await putObjectBytes(s3.client, BUCKET, `${fakeId}/globals.sql.zst`, await read(globals.key));
+        }
         await putObjectBytes(s3.client, BUCKET, `${fakeId}/db.dump.zst`, tarBytes);
         await putObjectBytes(s3.client, BUCKET, `${fakeId}/manifest.json`, JSON.stringify(m));
         expectRefused(

@@ -113,3 +113,116 @@ export function treeDigest(root: string): Record<string, string> {
   walk(root);
   return out;
 }
+
+/** Password of every LOGIN role of the shop fixture (roles are cluster-wide; tests log in as them). */
+export const SHOP_ROLE_PASSWORD = 'shop-role-pw';
+
+/**
+ * The roles of the shop fixture, created only where missing: a second database in the same
+ * cluster (or a second run) reuses them. app_ro is NOLOGIN; reporter is named by no object, only
+ * by its membership in app_ro; app_backup is the least-privilege backup role the README describes.
+ */
+export const SHOP_ROLES_SQL = `
+DO $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT * FROM (VALUES
+      ('app_owner', 'LOGIN'), ('app_rw', 'LOGIN'), ('app_ro', 'NOLOGIN'),
+      ('reporter', 'LOGIN CONNECTION LIMIT 5'), ('app_backup', 'LOGIN BYPASSRLS')) AS v(name, attrs)
+  LOOP
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r.name) THEN
+      EXECUTE format('CREATE ROLE %I %s', r.name, r.attrs);
+      IF r.attrs LIKE 'LOGIN%' THEN
+        EXECUTE format('ALTER ROLE %I PASSWORD %L', r.name, '${SHOP_ROLE_PASSWORD}');
+      END IF;
+    END IF;
+  END LOOP;
+  IF NOT pg_has_role('reporter', 'app_ro', 'MEMBER') THEN GRANT app_ro TO reporter; END IF;
+  IF NOT pg_has_role('app_backup', 'pg_read_all_data', 'MEMBER') THEN GRANT pg_read_all_data TO app_backup; END IF;
+END $$;
+ALTER ROLE reporter SET work_mem TO '16MB';
+COMMENT ON ROLE app_ro IS E'Read-only; for reports\nand dashboards';
+`;
+
+/** The database's own properties, set as its superuser: ACL, settings, role-in-database settings. */
+const shopDatabaseSql = (db: string) => `
+REVOKE CONNECT, TEMPORARY ON DATABASE "${db}" FROM PUBLIC;
+GRANT CONNECT ON DATABASE "${db}" TO app_owner, app_rw, app_ro, app_backup;
+GRANT TEMPORARY ON DATABASE "${db}" TO app_rw;
+ALTER DATABASE "${db}" SET timezone TO 'Europe/Zurich';
+ALTER DATABASE "${db}" SET work_mem TO '8MB';
+ALTER ROLE app_rw IN DATABASE "${db}" SET statement_timeout TO '5s';
+`;
+
+/**
+ * What an application database holds, created as its owner: two schemas, a partitioned table
+ * with a primary key, serials, a view, a materialized view, a trigger, row-level security with
+ * policies naming roles, default privileges, a column grant, comments, an extension, odd names.
+ * The extension is the superuser's, as a DBA creates it: pg_restore cannot give an extension
+ * another owner than the restoring role (there is no ALTER EXTENSION … OWNER).
+ */
+export const SHOP_SCHEMA_SQL = `
+CREATE EXTENSION pgcrypto;
+SET ROLE app_owner;
+CREATE SCHEMA sales;
+COMMENT ON SCHEMA sales IS 'Orders, customers and what they bought';
+ALTER DEFAULT PRIVILEGES FOR ROLE app_owner IN SCHEMA sales GRANT SELECT ON TABLES TO app_ro;
+ALTER DEFAULT PRIVILEGES FOR ROLE app_owner GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO app_rw;
+ALTER DEFAULT PRIVILEGES FOR ROLE app_owner GRANT USAGE, SELECT ON SEQUENCES TO app_rw;
+GRANT USAGE ON SCHEMA sales TO app_ro, app_rw;
+CREATE TABLE sales.customers (
+  id serial PRIMARY KEY, name text NOT NULL, region text NOT NULL, secret bytea, updated_at timestamptz);
+COMMENT ON TABLE sales.customers IS 'People who order';
+CREATE TABLE sales.orders (
+  id bigserial, customer_id int NOT NULL REFERENCES sales.customers(id), region text NOT NULL,
+  placed_at date NOT NULL, amount numeric(10,2) NOT NULL, PRIMARY KEY (id, placed_at)
+) PARTITION BY RANGE (placed_at);
+CREATE TABLE sales.orders_2024 PARTITION OF sales.orders FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE sales.orders_2025 PARTITION OF sales.orders FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE sales."order items" (
+  order_id bigint NOT NULL, placed_at date NOT NULL, line int NOT NULL, sku text NOT NULL, qty int NOT NULL,
+  PRIMARY KEY (order_id, placed_at, line), FOREIGN KEY (order_id, placed_at) REFERENCES sales.orders);
+CREATE SEQUENCE sales.invoice_number START 1000;
+CREATE TABLE public."Ünïcode ✓ ""quoted"" name" (id int PRIMARY KEY, note text);
+CREATE VIEW sales.order_totals AS
+  SELECT o.id, o.placed_at, o.region, sum(i.qty) AS items FROM sales.orders o
+  JOIN sales."order items" i ON i.order_id = o.id AND i.placed_at = o.placed_at GROUP BY o.id, o.placed_at, o.region;
+CREATE MATERIALIZED VIEW sales.region_summary AS
+  SELECT region, count(*) AS orders, sum(amount) AS amount FROM sales.orders GROUP BY region;
+CREATE FUNCTION sales.touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS
+  $fn$ BEGIN NEW.updated_at := now(); RETURN NEW; END $fn$;
+REVOKE EXECUTE ON FUNCTION sales.touch_updated_at() FROM PUBLIC;
+CREATE TRIGGER customers_touch BEFORE UPDATE ON sales.customers
+  FOR EACH ROW EXECUTE FUNCTION sales.touch_updated_at();
+GRANT UPDATE (name) ON sales.customers TO app_ro;
+ALTER TABLE sales.customers ENABLE ROW LEVEL SECURITY;
+CREATE POLICY ro_north ON sales.customers FOR SELECT TO app_ro USING (region = 'north');
+CREATE POLICY rw_all ON sales.customers TO app_rw USING (true) WITH CHECK (region IN ('north', 'south'));
+ALTER TABLE sales.orders ENABLE ROW LEVEL SECURITY;
+CREATE POLICY ro_north ON sales.orders FOR SELECT TO app_ro USING (region = 'north');
+INSERT INTO sales.customers (name, region, secret)
+  SELECT 'Customer ' || g || CASE WHEN g % 9 = 0 THEN ' Ñandú 東京' ELSE '' END,
+         CASE WHEN g % 2 = 0 THEN 'north' ELSE 'south' END, gen_random_bytes(8)
+  FROM generate_series(1, 600) g;
+INSERT INTO sales.orders (customer_id, region, placed_at, amount)
+  SELECT 1 + g % 600, CASE WHEN g % 3 = 0 THEN 'north' ELSE 'south' END,
+         date '2024-03-01' + (g % 600), round((g * 7.13)::numeric % 900, 2)
+  FROM generate_series(1, 3000) g;
+INSERT INTO sales."order items" (order_id, placed_at, line, sku, qty)
+  SELECT o.id, o.placed_at, l, 'SKU-' || (o.id * l) % 97, 1 + l FROM sales.orders o, generate_series(1, 2) l;
+INSERT INTO public."Ünïcode ✓ ""quoted"" name" SELECT g, 'note ' || g FROM generate_series(1, 50) g;
+REFRESH MATERIALIZED VIEW sales.region_summary;
+RESET ROLE;
+`;
+
+/**
+ * An application database like production ones (see SHOP_SCHEMA_SQL), owned by app_owner, with
+ * the roles it needs (created where missing, so several such databases share one cluster).
+ */
+export async function createShopDatabase(pg: PgCluster, database: string): Promise<void> {
+  await pg.psql('postgres', SHOP_ROLES_SQL);
+  await pg.psql('postgres', `CREATE DATABASE "${database}" OWNER app_owner`);
+  await pg.psql('postgres', shopDatabaseSql(database));
+  await pg.psql(database, SHOP_SCHEMA_SQL);
+}

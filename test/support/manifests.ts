@@ -4,13 +4,13 @@
  * of the catalog and of its readers (inventory, restore Lambda).
  */
 import { parseBackupId, parseTimestamp } from '../../task/core/ids.ts';
-import { type ArtifactKind, artifactKey, manifestKey } from '../../task/core/keys.ts';
+import { artifactKey, manifestKey } from '../../task/core/keys.ts';
 import type { Artifact, Manifest } from '../../task/core/manifest.ts';
 
 export interface ManifestOptions {
   readonly prefix?: string;
   /** @default ['postgres', 'media'] */
-  readonly parts?: readonly ArtifactKind[];
+  readonly parts?: readonly ('postgres' | 'media')[];
   /** Minutes from the id's timestamp to finishedAt. @default 10 */
   readonly minutes?: number;
   /** Bytes of each artifact. @default 4096 */

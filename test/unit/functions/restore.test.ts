@@ -196,6 +196,41 @@ describe('restore handler', () => {
       });
     });
 
+    it('restores a format-2 database backup as the db part alone (its globals come with the database)', async () => {
+      // Prepare: the newest backup is db-only, with the globals artifact and what format 2 captures
+      const id = 'daily/app/20261127T030000Z';
+      const base = manifest(id);
+      const dump = base.artifacts[0];
+      if (dump?.kind !== 'postgres') throw new Error('no dump');
+      const v2: Manifest = {
+        ...base,
+        formatVersion: 2,
+        artifacts: [
+          dump,
+          { ...dump, kind: 'globals', format: 'sql', key: dump.key.replace('db.dump', 'globals.sql') },
+        ],
+        databaseProperties: {
+          owner: 'app',
+          encoding: 'UTF8',
+          collate: 'C',
+          ctype: 'C',
+          localeProvider: 'libc',
+          connectionLimit: -1,
+          acl: null,
+          tablespace: 'pg_default',
+          settings: [],
+          roleSettings: [],
+          bootstrapSuperuser: 'postgres',
+        },
+        fingerprint: { version: 1, sha256: 'b'.repeat(64), objects: {} },
+      };
+      for (const [key, body] of backupObjects(v2)) objects.set(key, body);
+
+      const response = await handler(request());
+
+      expect(response).toMatchObject({ ok: true, backupId: id, parts: ['db'] });
+    });
+
     it('restores an explicit id, also a pre-restore safety backup (undo), and passes --only', async () => {
       const response = await handler(request({ backup: 'pre-restore/app/20261127T100000Z', only: 'db' }));
 
