@@ -18,6 +18,8 @@ export interface StoreConfig {
   readonly endpoint?: string;
   /** When set, every put asks for SSE-KMS with this key. */
   readonly kmsKeyId?: string;
+  /** BACKUP_S3_TIMEOUT: how long S3 may stay silent. @default DEFAULT_ANSWER_TIMEOUT_MS (30 s) */
+  readonly answerTimeoutMs?: number;
 }
 
 export interface BackupConfig {
@@ -105,6 +107,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
   if (zstdLevel === undefined || zstdLevel < 1 || zstdLevel > 19) {
     problems.push(`BACKUP_ZSTD_LEVEL must be a whole number from 1 to 19, got: ${env.BACKUP_ZSTD_LEVEL}`);
   }
+  // Seconds S3 may stay silent: for tests, and for links so poor that 30 s of silence is normal.
+  const answerSeconds = env.BACKUP_S3_TIMEOUT ? decimal(env.BACKUP_S3_TIMEOUT) : undefined;
+  if (env.BACKUP_S3_TIMEOUT && (answerSeconds === undefined || answerSeconds < 1 || answerSeconds > 3600)) {
+    problems.push(`BACKUP_S3_TIMEOUT must be whole seconds from 1 to 3600, got: ${env.BACKUP_S3_TIMEOUT}`);
+  }
   let healthThresholds = DEFAULT_THRESHOLDS;
   if (env.BACKUP_HEALTH_THRESHOLDS) {
     const parsed = healthThresholdsSchema.safeParse(parseJson(env.BACKUP_HEALTH_THRESHOLDS));
@@ -124,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
       region,
       ...(endpoint ? { endpoint } : {}),
       ...(env.BACKUP_SSE_KMS_KEY_ID ? { kmsKeyId: env.BACKUP_SSE_KMS_KEY_ID } : {}),
+      ...(answerSeconds ? { answerTimeoutMs: answerSeconds * 1000 } : {}),
     },
     ...(database ? { database } : {}),
     ...(env.MEDIA_DIR ? { mediaDir: env.MEDIA_DIR } : {}),

@@ -11,14 +11,15 @@ import { executeRestore, planRestore } from './commands/restore.ts';
 import { checkHealth, formatReport, formatStatus } from './commands/status.ts';
 import { assertVerified, runVerify } from './commands/verify.ts';
 import { loadConfig } from './config.ts';
+import { EXIT } from './core/exit-codes.ts';
 import { isTier, SCHEDULED_TIERS, TIERS, type Tier } from './core/ids.ts';
-import { BackupError, ConfigError } from './errors.ts';
+import { BackupError, ConfigError, DrillError } from './errors.ts';
 import { withLock } from './lock.ts';
 import { createLogger } from './log.ts';
 import { createNotifier } from './notify.ts';
 import { libpqEnv } from './postgres.ts';
 import { S3Store } from './store/s3.ts';
-import { answerTimeoutFromEnv, createS3Client } from './store/s3-reader.ts';
+import { createS3Client } from './store/s3-reader.ts';
 
 const USAGE = `usage:
   backupctl backup  [--tier daily|weekly|monthly] [--only db|media]
@@ -83,8 +84,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       throw new ConfigError(`--only must be db or media, got: ${only}`);
     }
     const config = loadConfig(env);
-    const s3 = { ...config.store, ...answerTimeoutFromEnv(env) };
-    const store = new S3Store(createS3Client(s3), s3);
+    const store = new S3Store(createS3Client(config.store), config.store);
     const catalog = new Catalog(store, config.store.prefix, logger);
     const deps = { config, store, catalog, logger, toolVersion: packageJson.version, now: clock(env) };
     const lock = (database: string, operation: 'backup' | 'restore', detail: string) => ({
@@ -252,5 +252,6 @@ function reportFailure(error: unknown, verbose: boolean): number {
     known || parseError ? (error as Error).message : `Internal error: ${(error as Error)?.message ?? error}`;
   process.stderr.write(`backupctl: ${message}\n`);
   if (verbose || !(known || parseError)) process.stderr.write(`${(error as Error)?.stack ?? ''}\n`);
-  return error instanceof ConfigError || parseError ? 2 : 1;
+  if (error instanceof ConfigError || parseError) return EXIT.usage;
+  return error instanceof DrillError ? EXIT.drillNotRun : EXIT.failed;
 }

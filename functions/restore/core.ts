@@ -146,8 +146,9 @@ export async function requestRestore(
     );
   }
 
+  const lockAt = lockKey(settings.prefix, database);
   const lockText = await deps.catalog.store
-    .read(lockKey(settings.prefix, database))
+    .read(lockAt)
     .then((o) => o.text)
     .catch((error: unknown) => {
       if (error instanceof NotFoundError) return undefined;
@@ -157,7 +158,10 @@ export async function requestRestore(
     // An unreadable lock is not a held one: backupctl overwrites it the same way.
     const lock = lockSchema.safeParse(safeJson(lockText));
     if (lock.success && lockIsHeld(lock.data, deps.now)) {
-      return refuse('LOCKED', `Refusing to restore: ${describeLock(lock.data)}.`);
+      return refuse(
+        'LOCKED',
+        `Refusing to restore: ${describeLock(lock.data, deps.now, `${deps.catalog.store.location}/${lockAt}`)}.`,
+      );
     }
   }
   const running = await activeTasks(deps.ecs, settings, target);

@@ -3,6 +3,7 @@
  * imports: the handler publishes what this returns.
  */
 import { z } from 'zod';
+import { EXIT, EXIT_CODE_MEANINGS } from '../../task/core/exit-codes.ts';
 
 export const taskStateChangeSchema = z.object({
   'detail-type': z.literal('ECS Task State Change'),
@@ -91,6 +92,14 @@ export class TaskEventTracker {
 }
 
 /** Per backupctl command: the alert's title, what a failure means, and what to do about it. */
+/** The drill itself failed (exit 3): say so, without condemning the backup. */
+const DRILL_NOT_RUN = {
+  title: 'Restore drill',
+  means:
+    'the drill could not run to a verdict (S3 read, disk, memory or the scratch server failed); the backup was not judged and its last verification stands.',
+  todo: 'fix the cause the log names (e.g. "No space left on device": raise task.ephemeralStorageGiB), then run the drill again: backupctl verify <id>.',
+};
+
 const OPERATIONS: Readonly<Record<string, { title: string; means: string; todo: string }>> &
   Record<'backup', { title: string; means: string; todo: string }> = {
   backup: {
@@ -111,14 +120,6 @@ const OPERATIONS: Readonly<Record<string, { title: string; means: string; todo: 
       'the restore did not complete; a failed database restore rolls back in one transaction, leaving the database as it was, and the media directory is swapped only after it was fully extracted.',
     todo: 'check the database before retrying; the pre-restore safety backup id (for undo) is in the log once it was taken.',
   },
-};
-
-const EXIT_CODE_MEANINGS: Readonly<Record<number, string>> = {
-  1: 'backupctl reported a failure',
-  2: 'backupctl configuration error',
-  137: 'killed (SIGKILL): out of memory or forced stop',
-  139: 'crashed (SIGSEGV)',
-  143: 'terminated (SIGTERM): the task was stopped',
 };
 
 export function decideTaskAlert(
@@ -165,7 +166,10 @@ export function decideTaskAlert(
       ? 'missing (the container did not start or did not exit on its own)'
       : `${exitCode}${EXIT_CODE_MEANINGS[exitCode] ? ` (${EXIT_CODE_MEANINGS[exitCode]})` : ''}`;
 
-  const what = OPERATIONS[operation] ?? OPERATIONS.backup;
+  const what =
+    operation === 'verify' && exitCode === EXIT.drillNotRun
+      ? DRILL_NOT_RUN
+      : (OPERATIONS[operation] ?? OPERATIONS.backup);
   const subject = asciiSubject(
     `${what.title} FAILED: ${database}${tier ? ` ${tier}` : ''}, exit ${exitCode ?? 'missing'}`,
   );

@@ -62,7 +62,7 @@ export function lockIsStale(lock: Lock, now: Date): boolean {
  * Why a held lock keeps a backup or restore out, for a refusal. `url` (s3://bucket/key) makes the
  * advice for a stale lock the exact command; the backup role cannot delete, an operator can.
  */
-export function describeLock(lock: Lock, now: Date = new Date(), url?: string): string {
+export function describeLock(lock: Lock, now: Date, url?: string): string {
   const holder = `a ${lock.operation} of database ${lock.database}`;
   if (!lockIsStale(lock, now)) {
     return `${holder} is running (${lock.owner}, since ${lock.acquiredAt}, lock expires ${lock.expiresAt} unless renewed)`;

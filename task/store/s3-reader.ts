@@ -10,7 +10,7 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { ConfigError, ConflictError, NotFoundError, StoreError } from '../errors.ts';
+import { ConflictError, NotFoundError, StoreError } from '../errors.ts';
 import type { ObjectInfo, ObjectReader } from './store.ts';
 
 /**
@@ -34,20 +34,6 @@ export interface S3Settings {
 /** Where the reader reads: the bucket, for messages, besides the client settings. */
 export interface S3Location extends S3Settings {
   readonly bucket: string;
-}
-
-/**
- * BACKUP_S3_TIMEOUT (seconds) overrides the answer timeout: for tests, and for links so poor
- * that 30 s of silence is normal. Returns the settings to spread into S3Settings.
- */
-export function answerTimeoutFromEnv(env: NodeJS.ProcessEnv): { answerTimeoutMs?: number } {
-  const text = env.BACKUP_S3_TIMEOUT;
-  if (!text) return {};
-  const seconds = Number(text);
-  if (!/^\d+$/.test(text) || seconds < 1 || seconds > 3600) {
-    throw new ConfigError(`BACKUP_S3_TIMEOUT must be whole seconds from 1 to 3600, got: ${text}`);
-  }
-  return { answerTimeoutMs: seconds * 1000 };
 }
 
 export function createS3Client(settings: S3Settings): S3Client {

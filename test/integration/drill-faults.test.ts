@@ -67,7 +67,7 @@ describe('the restore drill', () => {
       });
       await cut;
       expect((await record()).equals(passing)).toBe(true);
-      expect(result.code, result.stderr).toBe(1);
+      expect(result.code, result.stderr).toBe(3);
       expect(result.stderr).toContain(`S3 read of ${dumpKey} failed`);
       expect(result.stderr).toContain('nothing was recorded and its last verification stands');
       expect(result.stderr).not.toMatch(/failed verification|Internal error/);
@@ -85,7 +85,7 @@ describe('the restore drill', () => {
     try {
       const result = await backupctl(['verify', 'latest'], { env: env({ TMPDIR: small }) });
       expect((await record()).equals(passing)).toBe(true);
-      expect(result.code, result.stderr).toBe(1);
+      expect(result.code, result.stderr).toBe(3);
       expect(result.stderr).toContain('No space left on device');
       expect(result.stderr).toContain(
         `The scratch PostgreSQL of the test restore in ${small}/backupctl-verify-`,

@@ -401,6 +401,27 @@ describe('restore handler', () => {
       });
     });
 
+    it('fails on a stale lock saying the holder stopped renewing it and how to clear it', async () => {
+      objects.set(
+        'locks/app.json',
+        lock({
+          acquiredAt: new Date(Date.now() - 40 * 60_000).toISOString(),
+          expiresAt: new Date(Date.now() + 4 * 60_000).toISOString(),
+        }),
+      );
+
+      const response = await handler(request());
+
+      expect(response).toMatchObject({
+        ok: false,
+        error: {
+          code: 'LOCKED',
+          message: expect.stringContaining('stopped renewing it at'),
+        },
+      });
+      expect(response.ok || response.error.message).toContain('run `aws s3 rm s3://backups/locks/app.json`');
+    });
+
     it('fails with a message naming the database an id belongs to', async () => {
       const response = await handler(request({ backup: 'daily/app2/20261127T020000Z' }));
 

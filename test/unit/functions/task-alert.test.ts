@@ -25,6 +25,7 @@ function stoppedEvent(options: {
   taskArn?: string;
   stoppedReason?: string;
   containerReason?: string;
+  command?: string[];
 }) {
   taskCounter += 1;
   return {
@@ -39,7 +40,11 @@ function stoppedEvent(options: {
       version: options.version ?? 5,
       stopCode: 'EssentialContainerExited',
       stoppedReason: options.stoppedReason ?? 'Essential container in task exited',
-      overrides: { containerOverrides: [{ name: 'backupctl', command: ['backup', '--tier', 'daily'] }] },
+      overrides: {
+        containerOverrides: [
+          { name: 'backupctl', command: options.command ?? ['backup', '--tier', 'daily'] },
+        ],
+      },
       containers: [
         {
           name: 'backupctl',
@@ -52,6 +57,21 @@ function stoppedEvent(options: {
 }
 
 describe('decideTaskAlert', () => {
+  it.each([
+    [1, 'could not be proven restorable; treat it as unusable'],
+    [3, 'the backup was not judged and its last verification stands'],
+  ])('tells a failed drill (exit %i) from a drill that could not run', (exitCode, meaning) => {
+    const event = stoppedEvent({ exitCode, command: ['verify', 'latest'] });
+
+    const verdict = decideTaskAlert(event, settings, new TaskEventTracker());
+
+    expect(verdict).toMatchObject({
+      action: 'alert',
+      subject: `Restore drill FAILED: app, exit ${exitCode}`,
+    });
+    expect(verdict.action === 'alert' && verdict.message).toContain(meaning);
+  });
+
   it('stays silent when the backup container exited 0', () => {
     const verdict = decideTaskAlert(stoppedEvent({ exitCode: 0 }), settings, new TaskEventTracker());
 
