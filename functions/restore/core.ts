@@ -30,6 +30,11 @@ export const restoreRequestSchema = z.strictObject({
   /** Must repeat `database` exactly: the restore replaces that database. */
   confirm: z.string(),
   only: z.enum(['db', 'media']).optional(),
+  /**
+   * Disaster recovery: the database does not exist on the target server yet; the task creates
+   * its missing roles, then the database with the backup's properties (`backupctl restore --create`).
+   */
+  create: z.boolean().optional(),
 });
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 
@@ -105,16 +110,19 @@ export async function requestRestore(
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`);
     return refuse(
       'INVALID_INPUT',
-      `The request is invalid (${problems.join('; ')}); send {"database":"<name>","backup":"latest"|"<id>","confirm":"<name>","only":"db"|"media"} (only is optional).`,
+      `The request is invalid (${problems.join('; ')}); send {"database":"<name>","backup":"latest"|"<id>","confirm":"<name>","only":"db"|"media","create":true} (only and create are optional).`,
     );
   }
-  const { database, backup, confirm, only } = parsed.data;
+  const { database, backup, confirm, only, create } = parsed.data;
   const target = settings.targets[database];
   if (!target) {
     return refuse(
       'UNKNOWN_DATABASE',
       `Database ${database} is not configured in this stack (configured: ${Object.keys(settings.targets).join(', ')}).`,
     );
+  }
+  if (create && only === 'media') {
+    return refuse('INVALID_INPUT', '"create" makes the database; it cannot go with "only":"media".');
   }
   if (confirm !== database) {
     return refuse(
@@ -175,7 +183,14 @@ export async function requestRestore(
   const parts = kinds.map((kind) => (kind === 'postgres' ? 'db' : 'media') as 'db' | 'media');
   const started = await startTask(deps.ecs, settings, target, {
     startedBy: STARTED_BY,
-    command: ['restore', backupId, '--confirm', database, ...(only ? ['--only', only] : [])],
+    command: [
+      'restore',
+      backupId,
+      '--confirm',
+      database,
+      ...(only ? ['--only', only] : []),
+      ...(create ? ['--create'] : []),
+    ],
     tags: [
       { key: 'database', value: database },
       { key: 'action', value: 'restore' },
@@ -203,7 +218,9 @@ export async function requestRestore(
       consoleUrl: logsConsoleUrl(settings.region, settings.logGroupName, logStream),
       followCommand: `aws logs tail ${settings.logGroupName} --log-stream-names ${logStream} --follow`,
     },
-    next: 'The task first takes a pre-restore safety backup, then restores. Its result (with the safety backup id to undo it) is published to the alert topic; a failed task is alerted there too.',
+    next: create
+      ? "The task creates the missing roles (without passwords) and the database with the backup's properties, restores it and checks its row counts and catalog against the manifest. Its result (with the roles whose passwords to set) is published to the alert topic; a failed task is alerted there too."
+      : 'The task builds the backup into a new database beside the live one, checks its row counts and catalog against the manifest, then swaps the names, keeping the replaced database as the undo. Its result (with the undo command) is published to the alert topic; a failed task is alerted there too; until the swap the live database is untouched.',
   };
 }
 

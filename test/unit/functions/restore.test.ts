@@ -135,7 +135,7 @@ describe('restore handler', () => {
           followCommand:
             'aws logs tail Test-TaskLogs --log-stream-names backup/backupctl/0123456789abcdef --follow',
         },
-        next: expect.stringContaining('safety backup'),
+        next: expect.stringContaining('keeping the replaced database as the undo'),
       });
       expect(runTaskInput()).toMatchObject({
         cluster: CLUSTER,
@@ -167,6 +167,22 @@ describe('restore handler', () => {
       const response = await handler(request());
 
       expect(response).toMatchObject({ ok: true, backupId: 'daily/app/20261125T020000Z' });
+    });
+
+    it('passes create for a disaster recovery onto a server without the database', async () => {
+      const response = await handler(request({ create: true }));
+
+      expect(response).toMatchObject({
+        ok: true,
+        next: expect.stringContaining('creates the missing roles'),
+      });
+      expect(runTaskInput()?.overrides?.containerOverrides?.[0]?.command).toEqual([
+        'restore',
+        'daily/app/20261126T020000Z',
+        '--confirm',
+        'app',
+        '--create',
+      ]);
     });
 
     it('skips for latest a newer manifest copied from another database, as backupctl does', async () => {
@@ -279,6 +295,8 @@ describe('restore handler', () => {
       ['a missing confirm', { database: 'app', backup: 'latest' }, 'INVALID_INPUT'],
       ['an extra key such as a command', request({ command: ['sh'] }), 'INVALID_INPUT'],
       ['an unknown part', request({ only: 'everything' }), 'INVALID_INPUT'],
+      ['create with media only', request({ create: true, only: 'media' }), 'INVALID_INPUT'],
+      ['create that is not a boolean', request({ create: 'yes' }), 'INVALID_INPUT'],
       ['a database name with a path', request({ database: '../app', confirm: '../app' }), 'INVALID_INPUT'],
       [
         'a database that is not configured',
