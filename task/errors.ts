@@ -4,9 +4,13 @@
  * No exit codes here: the Lambdas share these types; backupctl's main maps them to exit codes.
  */
 export class BackupError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The fix, where it is known (printed on its own line after the sentence): e.g. a missing --create. */
+  readonly hint: string | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
     super(message, options);
     this.name = new.target.name;
+    this.hint = options?.hint;
   }
 }
 

@@ -2,17 +2,17 @@
  * backupctl: parses the command line, builds the dependencies, dispatches, and turns every
  * failure into one sentence on stderr and a non-zero exit code. Exit 0 means success only.
  */
-import { parseArgs } from 'node:util';
 import packageJson from '../package.json' with { type: 'json' };
 import { Catalog } from './catalog.ts';
+import { type CommandSpec, parseCommandLine } from './cli-args.ts';
 import { executeBackup, planBackup } from './commands/backup.ts';
 import { formatBackupList, summarize } from './commands/list.ts';
 import { executeRestore, planRestore } from './commands/restore.ts';
 import { checkHealth, formatReport, formatStatus } from './commands/status.ts';
 import { assertVerified, runVerify } from './commands/verify.ts';
 import { loadConfig } from './config.ts';
-import { EXIT } from './core/exit-codes.ts';
-import { isTier, SCHEDULED_TIERS, TIERS, type Tier } from './core/ids.ts';
+import { EXIT, EXIT_CODE_MEANINGS } from './core/exit-codes.ts';
+import { SCHEDULED_TIERS, type ScheduledTier, TIERS, type Tier } from './core/ids.ts';
 import { BackupError, ConfigError, DrillError } from './errors.ts';
 import { withLock } from './lock.ts';
 import { createLogger } from './log.ts';
@@ -21,68 +21,120 @@ import { libpqEnv } from './postgres.ts';
 import { S3Store } from './store/s3.ts';
 import { createS3Client } from './store/s3-reader.ts';
 
-const USAGE = `usage:
-  backupctl backup  [--tier daily|weekly|monthly] [--only db|media]
-  backupctl list    [--tier T] [--database DB] [--json]
-  backupctl verify  <id|latest> [--json]
-  backupctl restore <id|latest> --confirm <db> [--target-database <db>] [--only db|media]
-  backupctl status  [--database DB] [--json]    # exit 1 when unhealthy
-  backupctl report  [--database DB]             # the weekly report
-options: --verbose (stack traces and debug logs)`;
+const TIER_OPTION = {
+  type: 'string',
+  value: 'TIER',
+  choices: SCHEDULED_TIERS,
+  description: 'the tier the backup is kept in',
+  default: 'daily',
+} as const;
+const ONLY_OPTION = {
+  type: 'string',
+  value: 'PART',
+  choices: ['db', 'media'],
+  description: 'only the database or only the media',
+  default: 'both (media only when MEDIA_DIR is set)',
+} as const;
+const JSON_OPTION = {
+  type: 'boolean',
+  description: 'print the result as one JSON document on stdout',
+} as const;
+const DATABASE_OPTION = {
+  type: 'string',
+  value: 'DB',
+  description: 'only this database',
+  default: 'every database in the bucket',
+} as const;
+const BACKUP_ARGUMENT = {
+  name: '<id|latest>',
+  description:
+    'a backup id (daily/<database>/<timestamp>) or latest: the newest complete backup of PGDATABASE holding the database dump',
+} as const;
 
-/** The options each command takes, besides --verbose and --help; any other is a usage error. */
-const COMMAND_OPTIONS: Record<string, readonly string[]> = {
-  backup: ['tier', 'only'],
-  list: ['tier', 'database', 'json'],
-  verify: ['json'],
-  restore: ['confirm', 'target-database', 'only'],
-  status: ['database', 'json'],
-  report: ['database'],
-};
+/** Every command, its argument, options and exit codes: parsing, validation and help come from here. */
+export const COMMANDS = [
+  {
+    name: 'backup',
+    summary: 'back up the database (PGDATABASE) and MEDIA_DIR into the bucket; the manifest is written last',
+    options: { tier: TIER_OPTION, only: ONLY_OPTION, json: JSON_OPTION },
+    exitCodes: { 1: 'the backup failed; nothing was kept under a final key' },
+  },
+  {
+    name: 'list',
+    summary: 'complete backups, newest first',
+    options: {
+      tier: { ...TIER_OPTION, choices: TIERS, description: 'only this tier', default: 'every tier' },
+      database: DATABASE_OPTION,
+      json: JSON_OPTION,
+    },
+    exitCodes: { 1: 'the bucket could not be read' },
+  },
+  {
+    name: 'verify',
+    summary: 'the restore drill: restore a backup into a scratch server and prove it complete',
+    argument: BACKUP_ARGUMENT,
+    options: { json: JSON_OPTION },
+    exitCodes: {
+      1: 'the backup failed a check (recorded in verification.json), or cannot be used',
+      [EXIT.drillNotRun]: EXIT_CODE_MEANINGS[EXIT.drillNotRun] ?? '',
+    },
+  },
+  {
+    name: 'restore',
+    summary: 'put a backup back into a database (and MEDIA_DIR), safely',
+    argument: BACKUP_ARGUMENT,
+    options: {
+      confirm: {
+        type: 'string',
+        value: 'DB',
+        required: true,
+        description: 'the name of the database being replaced, exactly',
+      },
+      'target-database': {
+        type: 'string',
+        value: 'DB',
+        description: 'restore into this database instead',
+        default: 'PGDATABASE',
+      },
+      only: { ...ONLY_OPTION, default: 'every part the backup holds' },
+      json: JSON_OPTION,
+    },
+    exitCodes: { 1: 'the restore was refused or failed; the target is as it was' },
+  },
+  {
+    name: 'status',
+    summary: "the monitor's health verdict for each database and tier",
+    options: { database: DATABASE_OPTION, json: JSON_OPTION },
+    exitCodes: { 1: 'unhealthy, or no backups found' },
+  },
+  {
+    name: 'report',
+    summary: 'the weekly report, as the monitor mails it',
+    options: { database: DATABASE_OPTION, json: JSON_OPTION },
+    exitCodes: { 1: 'no backups found' },
+  },
+] as const satisfies readonly CommandSpec[];
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const verbose = argv.includes('--verbose');
-  const json = argv.includes('--json');
-  // With --json, stdout carries the one JSON document; logs go to stderr.
-  const logger = createLogger({
-    json: json || !process.stdout.isTTY,
-    verbose,
-    ...(json ? { out: process.stderr } : {}),
-  });
+  // Data on stdout, logs on stderr: `backupctl list | grep …` reads only data. JSON lines when
+  // stderr is not a terminal (the container's log driver takes both streams).
+  const logger = createLogger({ json: !process.stderr.isTTY, verbose, out: process.stderr });
   try {
-    const [command, ...rest] = argv;
-    const { values, positionals, tokens } = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      tokens: true,
-      options: {
-        tier: { type: 'string' },
-        only: { type: 'string' },
-        database: { type: 'string' },
-        confirm: { type: 'string' },
-        'target-database': { type: 'string' },
-        json: { type: 'boolean' },
-        verbose: { type: 'boolean' },
-        help: { type: 'boolean' },
-      },
-    });
-    if (command === undefined || command === 'help' || values.help) {
-      process.stdout.write(`${USAGE}\n`);
-      return command === undefined ? 2 : 0;
+    const line = parseCommandLine(COMMANDS, argv);
+    if (line.kind === 'version') {
+      process.stdout.write(`backupctl ${packageJson.version}\n`);
+      return EXIT.ok;
     }
-    const allowed = COMMAND_OPTIONS[command];
-    if (!allowed) throw new ConfigError(`Unknown command: ${command}. ${USAGE}`);
-    const foreign = Object.keys(values).filter((o) => o !== 'verbose' && !allowed.includes(o));
-    if (foreign.length > 0) {
-      throw new ConfigError(
-        `${command} does not take ${foreign.map((o) => `--${o}`).join(', ')}; it takes ${allowed.map((o) => `--${o}`).join(', ')}.`,
-      );
+    if (line.kind === 'help') {
+      process.stdout.write(`${line.text}\n`);
+      return line.exitCode;
     }
-    checkOptionValues(tokens);
-    const only = values.only;
-    if (only !== undefined && only !== 'db' && only !== 'media') {
-      throw new ConfigError(`--only must be db or media, got: ${only}`);
-    }
+    const { values } = line;
+    const json = values.json === true;
+    const print = (document: unknown, text: string) =>
+      process.stdout.write(json ? `${JSON.stringify(document, null, 2)}\n` : `${text}\n`);
+    const only = values.only as 'db' | 'media' | undefined;
     const config = loadConfig(env);
     const store = new S3Store(createS3Client(config.store), config.store);
     const catalog = new Catalog(store, config.store.prefix, logger);
@@ -95,63 +147,50 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       detail,
       logger,
     });
-    const onePositional = (what: string) => {
-      if (positionals.length !== 1)
-        throw new ConfigError(`${command} takes one ${what}, got: ${positionals.join(' ') || 'none'}`);
-      return positionals[0] as string;
-    };
 
-    switch (command) {
+    switch (line.command.name) {
       case 'backup': {
-        if (positionals.length > 0)
-          throw new ConfigError(`backup takes no arguments, got: ${positionals.join(' ')}`);
-        const tier = values.tier ?? 'daily';
-        if (!(SCHEDULED_TIERS as readonly string[]).includes(tier)) {
-          throw new ConfigError(`--tier must be one of ${SCHEDULED_TIERS.join(', ')}, got: ${tier}`);
-        }
+        const tier = (values.tier as ScheduledTier | undefined) ?? 'daily';
         // The plan only reads; it names the database (the server's own name for it), so the lock
         // and the backup id are always the same database's.
         const backupDeps = { ...deps, pgEnv: libpqEnv(env) };
-        const plan = await planBackup({ tier: tier as Tier, ...(only ? { only } : {}) }, backupDeps);
-        await withInterrupt((interrupt) =>
+        const plan = await planBackup({ tier, ...(only ? { only } : {}) }, backupDeps);
+        const manifest = await withInterrupt((interrupt) =>
           withLock(lock(plan.id.database, 'backup', `${tier} backup`), (lost) =>
             executeBackup(plan, { ...backupDeps, signal: AbortSignal.any([interrupt, lost]) }),
           ),
         );
-        return 0;
+        print(manifest, manifest.id);
+        return EXIT.ok;
       }
       case 'list': {
-        const tier = values.tier;
-        if (tier !== undefined && !isTier(tier))
-          throw new ConfigError(`--tier must be one of ${TIERS.join(', ')}, got: ${tier}`);
-        const filter = {
+        const tier = values.tier as Tier | undefined;
+        const database = values.database as string | undefined;
+        const manifests = await catalog.list({
           ...(tier ? { tier } : {}),
-          ...(values.database ? { database: values.database } : {}),
-        };
-        const manifests = await catalog.list(filter);
-        process.stdout.write(
-          json
-            ? `${JSON.stringify(manifests.map(summarize), null, 2)}\n`
-            : `${formatBackupList(manifests)}\n`,
-        );
-        return 0;
+          ...(database ? { database } : {}),
+        });
+        print(manifests.map(summarize), formatBackupList(manifests));
+        return EXIT.ok;
       }
       case 'verify': {
         // The drill proves the database can come back: `latest` is the newest backup holding it.
-        const manifest = await catalog.resolve(onePositional('backup id or latest'), config.database, {
+        const manifest = await catalog.resolve(line.argument as string, config.database, {
           needs: ['postgres'],
         });
         const verification = await runVerify(manifest, deps);
-        if (json) process.stdout.write(`${JSON.stringify(verification, null, 2)}\n`);
+        if (json) print(verification, '');
         assertVerified(verification);
-        return 0;
+        if (!json) print(verification, `Backup ${verification.id} is proven restorable.`);
+        return EXIT.ok;
       }
       case 'restore': {
+        const target = values['target-database'] as string | undefined;
         const plan = await planRestore(
           {
-            ref: onePositional('backup id or latest'),
-            confirm: values.confirm,
-            ...(values['target-database'] ? { targetDatabase: values['target-database'] } : {}),
+            ref: line.argument as string,
+            confirm: values.confirm as string | undefined,
+            ...(target ? { targetDatabase: target } : {}),
             ...(only ? { only } : {}),
           },
           { ...deps, env },
@@ -161,15 +200,15 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
           const result = await withLock(lock(plan.target, 'restore', `restore of ${plan.manifest.id}`), () =>
             executeRestore(plan, deps),
           );
-          await notifier.notify(
-            `Restore of ${result.target} from ${result.id} succeeded`,
+          const summary =
             `Database ${result.target} was restored from backup ${result.id} in ${result.seconds} s.\n` +
-              `Safety backup taken first: ${result.safetyBackupId}\n` +
-              (result.previousMediaDir
-                ? `The replaced media directory is kept at ${result.previousMediaDir}\n`
-                : '') +
-              `To undo: backupctl restore ${result.safetyBackupId} --confirm ${result.target}\n`,
-          );
+            `Safety backup taken first: ${result.safetyBackupId}\n` +
+            (result.previousMediaDir
+              ? `The replaced media directory is kept at ${result.previousMediaDir}\n`
+              : '') +
+            `To undo: backupctl restore ${result.safetyBackupId} --confirm ${result.target}`;
+          await notifier.notify(`Restore of ${result.target} from ${result.id} succeeded`, `${summary}\n`);
+          print(result, summary);
         } catch (error) {
           await notifier.notify(
             `Restore of ${plan.target} from ${plan.manifest.id} FAILED`,
@@ -177,47 +216,27 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
           );
           throw error;
         }
-        return 0;
+        return EXIT.ok;
       }
       case 'status':
       case 'report': {
+        const database = values.database as string | undefined;
         const report = await checkHealth(
           catalog,
-          values.database
-            ? { databases: [values.database] }
-            : { include: config.database ? [config.database] : [] },
+          database ? { databases: [database] } : { include: config.database ? [config.database] : [] },
           deps.now(),
           config.healthThresholds,
         );
-        if (command === 'report') process.stdout.write(`${formatReport(report, catalog.location)}\n`);
-        else
-          process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
-        return command === 'status' && !report.healthy ? 1 : 0;
+        if (line.command.name === 'report') {
+          print(report, formatReport(report, catalog.location));
+          return EXIT.ok;
+        }
+        print(report, formatStatus(report));
+        return report.healthy ? EXIT.ok : EXIT.failed;
       }
-      default:
-        throw new ConfigError(`Unknown command: ${command}.`);
     }
   } catch (error) {
     return reportFailure(error, verbose);
-  }
-}
-
-/**
- * Refuses what parseArgs lets through: an option given more than once (it would keep the last
- * value silently: `--tier weekly --tier monthly`) and an empty value (`--target-database=`).
- */
-function checkOptionValues(tokens: ReturnType<typeof parseArgs>['tokens'] = []): void {
-  const counts = new Map<string, number>();
-  for (const token of tokens) {
-    if (token.kind !== 'option' || token.name === 'verbose') continue;
-    counts.set(token.name, (counts.get(token.name) ?? 0) + 1);
-    if (token.value === '') throw new ConfigError(`--${token.name} needs a value, got an empty one.`);
-  }
-  const repeated = [...counts].filter(([, count]) => count > 1);
-  if (repeated.length > 0) {
-    throw new ConfigError(
-      `${repeated.map(([name, count]) => `--${name} is given ${count} times`).join(', ')}; give each option once.`,
-    );
   }
 }
 
@@ -245,13 +264,13 @@ function clock(env: NodeJS.ProcessEnv): () => Date {
   return fixed ? () => new Date(fixed) : () => new Date();
 }
 
+/** One sentence on stderr, a hint line where the fix is known, the stack only with --verbose or for a bug. */
 function reportFailure(error: unknown, verbose: boolean): number {
   const known = error instanceof BackupError;
-  const parseError = (error as NodeJS.ErrnoException)?.code?.startsWith('ERR_PARSE_ARGS');
-  const message =
-    known || parseError ? (error as Error).message : `Internal error: ${(error as Error)?.message ?? error}`;
+  const message = known ? error.message : `Internal error: ${(error as Error)?.message ?? error}`;
   process.stderr.write(`backupctl: ${message}\n`);
-  if (verbose || !(known || parseError)) process.stderr.write(`${(error as Error)?.stack ?? ''}\n`);
-  if (error instanceof ConfigError || parseError) return EXIT.usage;
+  if (known && error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+  if (verbose || !known) process.stderr.write(`${(error as Error)?.stack ?? ''}\n`);
+  if (error instanceof ConfigError) return EXIT.usage;
   return error instanceof DrillError ? EXIT.drillNotRun : EXIT.failed;
 }

@@ -170,10 +170,20 @@ async function feedSource(
   const hash = createHash('sha256');
   let bytes = 0;
   let held: Buffer | undefined;
+  // A write that fails means the first process stopped reading: a symptom, reported as a broken
+  // pipe so the process's own exit names the cause. The last, held-back chunk included.
   const write = async (chunk: Buffer) => {
-    if (!stdin.write(chunk)) await once(stdin, 'drain', { signal });
+    try {
+      if (!stdin.write(chunk)) await once(stdin, 'drain', { signal });
+    } catch (error) {
+      if (signal.aborted) return;
+      throw new PipelineError('input', 'the first process stopped reading', '', {
+        cause: error,
+        brokenPipe: true,
+      });
+    }
   };
-  stdin.on('error', () => {}); // EPIPE: reported below as a broken pipe, after the reader's own exit
+  stdin.on('error', () => {}); // EPIPE: surfaces through the write above, after the reader's own exit
   try {
     for await (const chunk of source.stream as AsyncIterable<Buffer>) {
       if (signal.aborted) return undefined;
@@ -188,13 +198,8 @@ async function feedSource(
     }
   } catch (error) {
     if (signal.aborted) return undefined;
+    if (error instanceof PipelineError) throw error;
     const e = error as NodeJS.ErrnoException;
-    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') {
-      throw new PipelineError('input', 'the first process stopped reading', '', {
-        cause: e,
-        brokenPipe: true,
-      });
-    }
     throw new StoreError(`${source.name} failed: ${e.code ?? e.message}`, { cause: error });
   }
   const sha256 = hash.digest('hex');

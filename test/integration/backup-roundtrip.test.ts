@@ -58,9 +58,10 @@ describe('backupctl backup', () => {
     );
   });
 
-  it('exits 0 and logs a summary with the id, sizes and checksums', () => {
-    expect(result.stderr).toBe('');
-    expect(result.code).toBe(0);
+  it('exits 0, prints the backup id as its data and logs a summary with the id, sizes and checksums', () => {
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr.split('\n').filter((l) => l && !l.startsWith('{"'))).toEqual([]);
+    expect(result.stdout).toMatch(/^weekly\/app\/\d{8}T\d{6}Z\n$/);
     const summary = result.logs.find((l) => l.message === 'backup finished');
     expect(summary?.id).toMatch(/^weekly\/app\/\d{8}T\d{6}Z$/);
     expect(summary?.artifacts).toHaveLength(3);

@@ -12,7 +12,7 @@ export interface CliResult {
   readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
-  /** stdout's JSON log lines, parsed. */
+  /** stderr's JSON log lines, parsed (data goes to stdout, logs to stderr). */
   readonly logs: Record<string, unknown>[];
 }
 
@@ -46,7 +46,7 @@ export function backupctl(args: readonly string[], options: RunOptions): Promise
   });
   return new Promise((resolve) => {
     child.once('close', (code, signal) => {
-      const logs = stdout
+      const logs = stderr
         .split('\n')
         .filter((l) => l.startsWith('{"'))
         .map((l) => JSON.parse(l) as Record<string, unknown>);

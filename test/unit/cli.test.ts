@@ -3,6 +3,7 @@
  * never silently ignored (`backup --database other` would back up PGDATABASE, not "other").
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import packageJson from '../../package.json' with { type: 'json' };
 import { main } from '../../task/main.ts';
 
 afterEach(() => vi.restoreAllMocks());
@@ -26,7 +27,7 @@ async function run(argv: string[]): Promise<{ code: number; stdout: string; stde
 describe('backupctl arguments', () => {
   it.each([
     [['backup', '--database', 'other'], /backup does not take --database; it takes --tier, --only/],
-    [['report', '--json'], /report does not take --json; it takes --database/],
+    [['report', '--tier', 'daily'], /report does not take --tier; it takes --database, --json/],
     [['verify', 'latest', '--only', 'db'], /verify does not take --only; it takes --json/],
     [['restore', 'latest', '--confirm', 'app', '--tier', 'daily'], /restore does not take --tier/],
     [['list', '--confirm', 'app', '--only', 'db'], /list does not take --confirm, --only/],
@@ -39,10 +40,7 @@ describe('backupctl arguments', () => {
   it.each([
     [['backup', '--tier', 'weekly', '--tier', 'monthly'], /--tier is given 2 times; give each option once/],
     [['backup', '--only=db', '--only', 'media'], /--only is given 2 times/],
-    [
-      ['list', '--json', '--json', '--tier', 'daily', '--tier', 'weekly'],
-      /--json is given 2 times, --tier is given 2 times/,
-    ],
+    [['list', '--json', '--json', '--tier', 'daily'], /--json is given 2 times/],
     [['restore', 'latest', '--confirm', 'app', '--confirm', 'other'], /--confirm is given 2 times/],
   ])(
     'refuses the repeated option in %j with exit 2 instead of keeping the last value',
@@ -67,7 +65,9 @@ describe('backupctl arguments', () => {
   });
 
   it('refuses an unknown option and an unknown command with exit 2', async () => {
-    expect((await run(['backup', '--teir', 'weekly'])).stderr).toMatch(/Unknown option '--teir'/);
+    expect((await run(['backup', '--teir', 'weekly'])).stderr).toMatch(
+      /backup does not take --teir; it takes --tier, --only, --json\.\nhint: backupctl backup --help\n/,
+    );
     const unknown = await run(['bakup']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/Unknown command: bakup/);
@@ -80,10 +80,52 @@ describe('backupctl arguments', () => {
     expect(result.stderr).not.toMatch(/does not take/);
   });
 
-  it('prints the usage for help (exit 0) and for no command (exit 2)', async () => {
-    const help = await run(['help']);
+  it.each([[['help']], [['--help']], [['-h']]])(
+    'prints the usage for %j on stdout and exits 0',
+    async (argv) => {
+      const help = await run(argv);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/^usage: backupctl <command> \[options\]\n/);
+      for (const command of ['backup', 'list', 'verify', 'restore', 'status', 'report'])
+        expect(help.stdout).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
+      expect(help.stderr).toBe('');
+    },
+  );
+
+  it('prints the usage and exits 2 without a command', async () => {
+    const result = await run([]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toMatch(/^usage: backupctl <command>/);
+  });
+
+  it.each([
+    [['restore', '--help']],
+    [['restore', 'latest', '--confirm', 'app', '-h']],
+    [['help', 'restore']],
+    [['restore', '--no-such-option', '--help']],
+  ])("prints restore's own usage, options and exit codes for %j, and exits 0", async (argv) => {
+    const help = await run(argv);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/backupctl restore <id\|latest> --confirm <db>/);
-    expect((await run([])).code).toBe(2);
+    expect(help.stdout).toContain(
+      'usage: backupctl restore <id|latest> --confirm DB [--target-database DB] [--only db|media] [--json]',
+    );
+    expect(help.stdout).toMatch(
+      /--only PART +only the database or only the media \(one of db, media; default: /,
+    );
+    expect(help.stdout).toMatch(
+      /exit codes:\n {2}0 {2}success\n {2}1 {2}the restore was refused or failed.*\n {2}2 {2}backupctl configuration error/,
+    );
+  });
+
+  it('prints the version and exits 0', async () => {
+    const result = await run(['--version']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(`backupctl ${packageJson.version}\n`);
+  });
+
+  it("refuses a value outside an option's choices, naming them", async () => {
+    const result = await run(['backup', '--tier', 'hourly']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--tier must be one of daily, weekly, monthly, got: hourly/);
   });
 });
