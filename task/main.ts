@@ -7,7 +7,7 @@ import packageJson from '../package.json' with { type: 'json' };
 import { Catalog } from './catalog.ts';
 import { executeBackup, planBackup } from './commands/backup.ts';
 import { formatBackupList, summarize } from './commands/list.ts';
-import { executeRestore, planRestore } from './commands/restore.ts';
+import { describeRestore, executeRestore, planRestore } from './commands/restore.ts';
 import { checkHealth, formatReport, formatStatus } from './commands/status.ts';
 import { assertVerified, runVerify } from './commands/verify.ts';
 import { loadConfig } from './config.ts';
@@ -24,7 +24,7 @@ const USAGE = `usage:
   backupctl backup  [--tier daily|weekly|monthly] [--only db|media]
   backupctl list    [--tier T] [--database DB] [--json]
   backupctl verify  <id|latest> [--json]
-  backupctl restore <id|latest> --confirm <db> [--target-database <db>] [--only db|media]
+  backupctl restore <id|latest> --confirm <db> [--target-database <db>] [--only db|media] [--create]
   backupctl status  [--database DB] [--json]    # exit 1 when unhealthy
   backupctl report  [--database DB]             # the weekly report
 options: --verbose (stack traces and debug logs)`;
@@ -34,7 +34,7 @@ const COMMAND_OPTIONS: Record<string, readonly string[]> = {
   backup: ['tier', 'only'],
   list: ['tier', 'database', 'json'],
   verify: ['json'],
-  restore: ['confirm', 'target-database', 'only'],
+  restore: ['confirm', 'target-database', 'only', 'create'],
   status: ['database', 'json'],
   report: ['database'],
 };
@@ -60,6 +60,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         database: { type: 'string' },
         confirm: { type: 'string' },
         'target-database': { type: 'string' },
+        create: { type: 'boolean' },
         json: { type: 'boolean' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean' },
@@ -147,36 +148,36 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         return 0;
       }
       case 'restore': {
-        const plan = await planRestore(
-          {
-            ref: onePositional('backup id or latest'),
-            confirm: values.confirm,
-            ...(values['target-database'] ? { targetDatabase: values['target-database'] } : {}),
-            ...(only ? { only } : {}),
-          },
-          { ...deps, env },
-        );
         const notifier = createNotifier(env.ALERT_TOPIC_ARN, logger);
-        try {
-          const result = await withLock(lock(plan.target, 'restore', `restore of ${plan.manifest.id}`), () =>
-            executeRestore(plan, deps),
+        // The signal covers the plan too: it reads the globals artifact and the target server.
+        await withInterrupt(async (interrupt) => {
+          const restoreDeps = { ...deps, env, signal: interrupt };
+          const plan = await planRestore(
+            {
+              ref: onePositional('backup id or latest'),
+              confirm: values.confirm,
+              ...(values['target-database'] ? { targetDatabase: values['target-database'] } : {}),
+              ...(only ? { only } : {}),
+              ...(values.create ? { create: true } : {}),
+            },
+            restoreDeps,
           );
-          await notifier.notify(
-            `Restore of ${result.target} from ${result.id} succeeded`,
-            `Database ${result.target} was restored from backup ${result.id} in ${result.seconds} s.\n` +
-              `Safety backup taken first: ${result.safetyBackupId}\n` +
-              (result.previousMediaDir
-                ? `The replaced media directory is kept at ${result.previousMediaDir}\n`
-                : '') +
-              `To undo: backupctl restore ${result.safetyBackupId} --confirm ${result.target}\n`,
-          );
-        } catch (error) {
-          await notifier.notify(
-            `Restore of ${plan.target} from ${plan.manifest.id} FAILED`,
-            `backupctl restore ${plan.manifest.id} --confirm ${plan.target} failed:\n${(error as Error).message}\n`,
-          );
-          throw error;
-        }
+          try {
+            const result = await withLock(
+              lock(plan.target, 'restore', `restore of ${plan.manifest.id}`),
+              (lost) => executeRestore(plan, { ...restoreDeps, signal: AbortSignal.any([interrupt, lost]) }),
+            );
+            const summary = describeRestore(result);
+            process.stdout.write(`${summary}\n`);
+            await notifier.notify(`Restore of ${result.target} from ${result.id} succeeded`, `${summary}\n`);
+          } catch (error) {
+            await notifier.notify(
+              `Restore of ${plan.target} from ${plan.manifest.id} FAILED`,
+              `backupctl restore ${plan.manifest.id} --confirm ${plan.target} failed:\n${(error as Error).message}\n`,
+            );
+            throw error;
+          }
+        });
         return 0;
       }
       case 'status':
