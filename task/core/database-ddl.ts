@@ -27,9 +27,12 @@ export function sideName(database: string, tag: 'restoring' | 'before' | 'restor
   return `${head}${hash}${suffix}`;
 }
 
+/** formatTimestamp's length: every stamp cuts a long name at the same place. */
+const STAMP_LENGTH = '20261126T020000Z'.length;
+
 /** The prefix of every side database a restore of `database` builds (leftovers of a killed run). */
 export function restoringPrefix(database: string): string {
-  return sideName(database, 'restoring', '').slice(0, -1);
+  return sideName(database, 'restoring', '0'.repeat(STAMP_LENGTH)).slice(0, -STAMP_LENGTH);
 }
 
 /**
