@@ -31,13 +31,18 @@ export function lines(onLine: (line: string) => void): Writable {
   });
 }
 
-/** Streams an artifact into `steps`; fails with IntegrityError before the last bytes if it is damaged. */
+/**
+ * Streams an artifact into `steps`; fails with IntegrityError before the last bytes if it is
+ * damaged. `signal` stops the pipeline, killing every process, and the call rejects with its reason.
+ */
 export async function streamArtifact(
   store: ObjectReader,
   artifact: Artifact,
   steps: readonly Step[],
   sink: Writable = discard(),
+  signal?: AbortSignal,
 ): Promise<PipelineResult> {
+  signal?.throwIfAborted();
   const stream = await store.get(artifact.key);
   const pipeline = startPipeline(steps, sink, {
     source: {
@@ -46,11 +51,14 @@ export async function streamArtifact(
       expect: { bytes: artifact.bytes, sha256: artifact.sha256 },
     },
   });
+  const stop = () => pipeline.fail(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+  signal?.addEventListener('abort', stop, { once: true });
   try {
     const result = await pipeline.result;
     sink.end();
     return result;
   } finally {
+    signal?.removeEventListener('abort', stop);
     stream.destroy();
   }
 }

@@ -339,6 +339,15 @@ function checkManifest(
   return undefined;
 }
 
+/**
+ * The parts a restore (the CLI's and the Lambda's) needs: the database dump unless --only media.
+ * A format-2 dump's globals, properties and fingerprint come with it (the manifest's schema
+ * requires them); a format-1 backup is restorable without them.
+ */
+export function restoreNeeds(only?: 'db' | 'media'): ArtifactKind[] {
+  return [only === 'media' ? 'media' : 'postgres'];
+}
+
 export function holds(manifest: Manifest, kind: ArtifactKind): boolean {
   return manifest.artifacts.some((a) => a.kind === kind);
 }

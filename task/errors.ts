@@ -62,3 +62,6 @@ export class ScratchServerError extends BackupError {}
 
 /** The restore drill could not reach a verdict (S3 read, scratch server): nothing was recorded. */
 export class DrillError extends BackupError {}
+
+/** SIGTERM or SIGINT stopped the run; what it was building was removed. */
+export class InterruptedError extends BackupError {}

@@ -7,7 +7,7 @@ import { Catalog } from './catalog.ts';
 import { type CommandSpec, parseCommandLine } from './cli-args.ts';
 import { executeBackup, planBackup } from './commands/backup.ts';
 import { formatBackupList, summarize } from './commands/list.ts';
-import { executeRestore, planRestore } from './commands/restore.ts';
+import { describeRestore, executeRestore, planRestore } from './commands/restore.ts';
 import { checkHealth, formatReport, formatStatus } from './commands/status.ts';
 import { assertVerified, runVerify } from './commands/verify.ts';
 import { loadConfig } from './config.ts';
@@ -97,9 +97,14 @@ export const COMMANDS = [
         default: 'PGDATABASE',
       },
       only: { ...ONLY_OPTION, default: 'every part the backup holds' },
+      create: {
+        type: 'boolean',
+        description:
+          "disaster recovery: the database does not exist on this server; create its missing roles, then the database with the backup's properties",
+      },
       json: JSON_OPTION,
     },
-    exitCodes: { 1: 'the restore was refused or failed; the target is as it was' },
+    exitCodes: { 1: 'the restore was refused or failed; the live database is as it was' },
   },
   {
     name: 'status',
@@ -186,36 +191,36 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       }
       case 'restore': {
         const target = values['target-database'] as string | undefined;
-        const plan = await planRestore(
-          {
-            ref: line.argument as string,
-            confirm: values.confirm as string | undefined,
-            ...(target ? { targetDatabase: target } : {}),
-            ...(only ? { only } : {}),
-          },
-          { ...deps, env },
-        );
         const notifier = createNotifier(env.ALERT_TOPIC_ARN, logger);
-        try {
-          const result = await withLock(lock(plan.target, 'restore', `restore of ${plan.manifest.id}`), () =>
-            executeRestore(plan, deps),
+        // The signal covers the plan too: it reads the globals artifact and the target server.
+        await withInterrupt(async (interrupt) => {
+          const restoreDeps = { ...deps, env, signal: interrupt };
+          const plan = await planRestore(
+            {
+              ref: line.argument as string,
+              confirm: values.confirm as string | undefined,
+              ...(target ? { targetDatabase: target } : {}),
+              ...(only ? { only } : {}),
+              ...(values.create ? { create: true } : {}),
+            },
+            restoreDeps,
           );
-          const summary =
-            `Database ${result.target} was restored from backup ${result.id} in ${result.seconds} s.\n` +
-            `Safety backup taken first: ${result.safetyBackupId}\n` +
-            (result.previousMediaDir
-              ? `The replaced media directory is kept at ${result.previousMediaDir}\n`
-              : '') +
-            `To undo: backupctl restore ${result.safetyBackupId} --confirm ${result.target}`;
-          await notifier.notify(`Restore of ${result.target} from ${result.id} succeeded`, `${summary}\n`);
-          print(result, summary);
-        } catch (error) {
-          await notifier.notify(
-            `Restore of ${plan.target} from ${plan.manifest.id} FAILED`,
-            `backupctl restore ${plan.manifest.id} --confirm ${plan.target} failed:\n${(error as Error).message}\n`,
-          );
-          throw error;
-        }
+          try {
+            const result = await withLock(
+              lock(plan.target, 'restore', `restore of ${plan.manifest.id}`),
+              (lost) => executeRestore(plan, { ...restoreDeps, signal: AbortSignal.any([interrupt, lost]) }),
+            );
+            const summary = describeRestore(result);
+            await notifier.notify(`Restore of ${result.target} from ${result.id} succeeded`, `${summary}\n`);
+            print(result, summary);
+          } catch (error) {
+            await notifier.notify(
+              `Restore of ${plan.target} from ${plan.manifest.id} FAILED`,
+              `backupctl restore ${plan.manifest.id} --confirm ${plan.target} failed:\n${(error as Error).message}\n`,
+            );
+            throw error;
+          }
+        });
         return EXIT.ok;
       }
       case 'status':

@@ -261,22 +261,36 @@ function awaitExit(child: ChildProcess, step: Step): Promise<StepOutcome> {
  * Runs one command to completion and returns its stdout (for short outputs: psql queries,
  * `--version`). Fails like a pipeline step, naming the stage and its stderr tail.
  */
-export async function runCommand(step: Step, input?: string | Buffer): Promise<string> {
-  const { stdout, error } = await runCommandRaw(step, input);
+export async function runCommand(
+  step: Step,
+  input?: string | Buffer,
+  options: RunOptions = {},
+): Promise<string> {
+  const { stdout, error } = await runCommandRaw(step, input, options);
   if (error) throw error;
   return stdout.toString('utf8');
+}
+
+export interface RunOptions {
+  /** Kills the command (SIGTERM) when it fires: a restore stopped by a signal leaves no psql behind. */
+  readonly signal?: AbortSignal;
 }
 
 /** Like runCommand, but returns stdout's bytes together with the failure instead of throwing. */
 export async function runCommandRaw(
   step: Step,
   input?: string | Buffer,
+  options: RunOptions = {},
 ): Promise<{ stdout: Buffer; error?: Error }> {
   const child = spawn(step.command, [...step.args], {
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     env: step.env ?? process.env,
     cwd: step.cwd,
   });
+  const kill = () => child.kill('SIGTERM');
+  if (options.signal?.aborted) kill();
+  options.signal?.addEventListener('abort', kill, { once: true });
+  child.once('close', () => options.signal?.removeEventListener('abort', kill));
   const chunks: Buffer[] = [];
   child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
   if (input !== undefined) {

@@ -50,7 +50,19 @@ function serverBinDir(env: NodeJS.ProcessEnv): string {
   return found;
 }
 
-export async function startScratchServer(env: NodeJS.ProcessEnv = process.env): Promise<ScratchServer> {
+export interface ScratchOptions {
+  /**
+   * The bootstrap superuser's name: the backed-up server's, so objects it owned (extensions) and
+   * ACLs it granted restore under the same name. @default 'verify'
+   */
+  readonly superuser?: string;
+}
+
+export async function startScratchServer(
+  env: NodeJS.ProcessEnv = process.env,
+  options: ScratchOptions = {},
+): Promise<ScratchServer> {
+  const superuser = options.superuser ?? 'verify';
   const bin = serverBinDir(env);
   const parent = env.TMPDIR || tmpdir();
   let dir: string;
@@ -114,7 +126,7 @@ export async function startScratchServer(env: NodeJS.ProcessEnv = process.env): 
     await chmod(dir, 0o700);
     await run('initdb', [
       `--pgdata=${data}`,
-      '--username=verify',
+      `--username=${superuser}`,
       '--auth=trust',
       '--no-sync',
       '--encoding=UTF8',
@@ -136,7 +148,7 @@ export async function startScratchServer(env: NodeJS.ProcessEnv = process.env): 
       ...rest,
       PGHOST: dir,
       PGPORT: '5432',
-      PGUSER: 'verify',
+      PGUSER: superuser,
       PGDATABASE: 'postgres',
     };
     await runCommand({

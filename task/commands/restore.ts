@@ -2,25 +2,36 @@
  * `backupctl restore`: put a backup back, safely.
  *
  * Every refusal (no such backup, a key outside the prefix, the wrong kind of artifact, a
- * confirmation that does not name the target, a running backup or restore, an older server)
- * happens before the target is touched. Then a pre-restore safety backup of the target is taken;
- * the database is restored in one transaction while the stream's SHA-256 is checked (any error or
- * mismatch rolls back); media is extracted beside the live directory and swapped in, keeping the
- * old one. Finally the restored row counts are compared with the manifest.
+ * confirmation that does not name the target, a target that does not exist without --create or
+ * exists with it, a restoring role without the privileges, a running backup or restore, an older
+ * server) happens before the target is touched. The database is built beside the live one and
+ * swapped in after its rows and catalog matched the manifest, the replaced one kept as the undo
+ * (task/restore-database.ts). Media is extracted beside the live directory and swapped in,
+ * keeping the old one, after a pre-restore safety backup of the media.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { assertArtifactKind, streamArtifact, zstdDecompressStep } from '../artifacts.ts';
-import type { Catalog } from '../catalog.ts';
+import { type Catalog, restoreNeeds } from '../catalog.ts';
 import type { BackupConfig } from '../config.ts';
 import { formatTimestamp, isDatabaseName } from '../core/ids.ts';
-import type { Manifest, MediaArtifact, PostgresArtifact } from '../core/manifest.ts';
-import { diffRowCounts } from '../core/verification.ts';
-import { BackupError, CheckFailedError, ConfigError, PreflightError } from '../errors.ts';
+import {
+  databaseCapture,
+  type Manifest,
+  type MediaArtifact,
+  type PostgresArtifact,
+} from '../core/manifest.ts';
+import { BackupError, CheckFailedError, ConfigError, InterruptedError, PreflightError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { runCommand } from '../pipeline.ts';
-import { clientVersion, countRows, inspectServer, libpqEnv } from '../postgres.ts';
+import { clientVersion, inspectServer, libpqEnv } from '../postgres.ts';
+import {
+  type PreparedDatabaseRestore,
+  prepareDatabaseRestore,
+  type RestoredDatabase,
+  restoreDatabase,
+} from '../restore-database.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { runBackup } from './backup.ts';
 
@@ -32,6 +43,8 @@ export interface RestoreOptions {
   /** @default the backed-up database (PGDATABASE) */
   readonly targetDatabase?: string;
   readonly only?: 'db' | 'media';
+  /** The target database must not exist; it is created (disaster recovery). @default false */
+  readonly create?: boolean;
 }
 
 export interface RestoreDeps {
@@ -42,21 +55,25 @@ export interface RestoreDeps {
   readonly toolVersion: string;
   readonly now: () => Date;
   readonly env?: NodeJS.ProcessEnv;
+  /** SIGTERM/SIGINT: stops every child, drops what was being built. */
+  readonly signal?: AbortSignal;
 }
 
 export interface RestorePlan {
   readonly manifest: Manifest;
   readonly target: string;
   readonly targetEnv: NodeJS.ProcessEnv;
-  readonly database?: PostgresArtifact;
+  readonly database?: PreparedDatabaseRestore;
   readonly media?: MediaArtifact;
 }
 
 export interface RestoreResult {
   readonly id: string;
   readonly target: string;
-  /** The safety backup taken first: restore it to undo. */
-  readonly safetyBackupId: string;
+  /** What the database restore did: kept database, undo, roles to give passwords. */
+  readonly database?: RestoredDatabase;
+  /** The safety backup of the media taken first (the database's undo is the kept database). */
+  readonly safetyBackupId?: string;
   /** Where the media directory that was replaced now lives. */
   readonly previousMediaDir?: string;
   readonly seconds: number;
@@ -79,11 +96,10 @@ export async function planRestore(options: RestoreOptions, deps: RestoreDeps): P
       `--confirm must name the target database exactly: expected ${target}, got: ${options.confirm ?? '(nothing)'}. Nothing was changed.`,
     );
   }
-  // The database unless --only media: `latest` is then the newest backup that holds it.
-  const manifest = await catalog.resolve(options.ref, source, {
-    needs: [options.only === 'media' ? 'media' : 'postgres'],
-  });
-  const database =
+  if (options.create && options.only === 'media')
+    throw new ConfigError('--create creates a database; it does not go with --only media.');
+  const manifest = await catalog.resolve(options.ref, source, { needs: restoreNeeds(options.only) });
+  const dump =
     options.only === 'media'
       ? undefined
       : manifest.artifacts.find((a): a is PostgresArtifact => a.kind === 'postgres');
@@ -96,12 +112,17 @@ export async function planRestore(options: RestoreOptions, deps: RestoreDeps): P
       `Backup ${manifest.id} holds media but MEDIA_DIR is not set; set it, or restore with --only db.`,
     );
   }
-  for (const artifact of [database, media]) {
+  for (const artifact of [dump, media]) {
     if (artifact) await assertArtifactKind(store, artifact);
   }
+  // Connect to the maintenance database: with --create the target does not exist yet.
   const targetEnv = libpqEnv({ ...env, PGDATABASE: target });
-  if (database) {
-    const server = await inspectServer(targetEnv);
+  let database: PreparedDatabaseRestore | undefined;
+  if (dump) {
+    const server = await inspectServer({
+      ...targetEnv,
+      PGDATABASE: target === 'postgres' ? 'template1' : 'postgres',
+    });
     if (server.major < major(manifest.serverVersion)) {
       throw new PreflightError(
         `The target server runs PostgreSQL ${server.version}, older than the backup's ${manifest.serverVersion}; restore onto ${major(manifest.serverVersion)} or newer.`,
@@ -113,6 +134,17 @@ export async function planRestore(options: RestoreOptions, deps: RestoreDeps): P
         `pg_restore ${pgRestore.version} cannot read archives of pg_dump ${manifest.pgDumpVersion}; use pg_restore ${major(manifest.pgDumpVersion)} or newer.`,
       );
     }
+    database = await prepareDatabaseRestore({
+      store,
+      artifact: dump,
+      capture: databaseCapture(manifest),
+      database: target,
+      env: targetEnv,
+      mode: options.create ? 'create' : 'replace',
+      now: deps.now(),
+      logger: deps.logger,
+      ...(deps.signal ? { signal: deps.signal } : {}),
+    });
   }
   return { manifest, target, targetEnv, ...(database ? { database } : {}), ...(media ? { media } : {}) };
 }
@@ -128,57 +160,40 @@ export async function executeRestore(plan: RestorePlan, deps: RestoreDeps): Prom
     parts: [plan.database && 'db', plan.media && 'media'].filter(Boolean),
   });
 
-  let safety: Manifest;
-  try {
-    safety = await runBackup(
-      {
-        tier: 'pre-restore',
-        ...(plan.database && plan.media ? {} : { only: plan.database ? 'db' : 'media' }),
-      },
-      { ...deps, pgEnv: plan.targetEnv },
-    );
-  } catch (error) {
-    throw new BackupError(
-      `The pre-restore safety backup of ${target} failed, so nothing was restored: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  logger.info('safety backup taken', { id: safety.id });
-
-  if (plan.database) {
-    await streamArtifact(store, plan.database, [
-      zstdDecompressStep(),
-      {
-        name: 'pg_restore',
-        command: 'pg_restore',
-        // One transaction: an error, a kill, or a checksum mismatch (the last bytes are held back
-        // until the SHA-256 matched) leaves the database exactly as it was.
-        args: [
-          '--single-transaction',
-          '--exit-on-error',
-          '--clean',
-          '--if-exists',
-          '--no-owner',
-          `--dbname=${target}`,
-        ],
-        env: plan.targetEnv,
-      },
-    ]).catch((error: Error) => {
+  let safetyBackupId: string | undefined;
+  if (plan.media) {
+    try {
+      safetyBackupId = (
+        await runBackup({ tier: 'pre-restore', only: 'media' }, { ...deps, pgEnv: plan.targetEnv })
+      ).id;
+    } catch (error) {
       throw new BackupError(
-        `Restore of ${target} failed and was rolled back; the database is unchanged: ${error.message}`,
-        {
-          cause: error,
-        },
-      );
-    });
-    const found = await countRows(plan.targetEnv);
-    const problems = diffRowCounts(plan.database.tables, found.tables);
-    if (problems.length > 0) {
-      throw new CheckFailedError(
-        `Restored ${target}, but its row counts differ from the backup (${problems.slice(0, 3).join('; ')}); undo with: backupctl restore ${safety.id} --confirm ${target}`,
+        `The pre-restore safety backup of ${target}'s media failed, so nothing was restored: ${(error as Error).message}`,
+        { cause: error },
       );
     }
-    logger.info('database restored', { target, tables: found.tables.length });
+    logger.info('safety backup taken', { id: safetyBackupId });
+  }
+
+  let database: RestoredDatabase | undefined;
+  if (plan.database) {
+    const prepared: PreparedDatabaseRestore = {
+      ...plan.database,
+      request: { ...plan.database.request, ...(deps.signal ? { signal: deps.signal } : {}) },
+    };
+    try {
+      database = await restoreDatabase(prepared);
+    } catch (error) {
+      if (error instanceof InterruptedError) throw error;
+      const Failure = error instanceof CheckFailedError ? CheckFailedError : BackupError;
+      throw new Failure(
+        `Restore of ${target} failed and the new database was dropped; ${plan.database.request.mode === 'create' ? `${target} was not created` : `${target} is unchanged`}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    if (database.withoutGuarantees)
+      logger.warn('restored without the format-2 guarantees', { reason: database.withoutGuarantees });
+    logger.info('database restored', { target, kept: database.kept, rolesCreated: database.rolesCreated });
   }
 
   let previousMediaDir: string | undefined;
@@ -188,12 +203,42 @@ export async function executeRestore(plan: RestorePlan, deps: RestoreDeps): Prom
   const result: RestoreResult = {
     id: manifest.id,
     target,
-    safetyBackupId: safety.id,
+    ...(database ? { database } : {}),
+    ...(safetyBackupId ? { safetyBackupId } : {}),
     ...(previousMediaDir ? { previousMediaDir } : {}),
     seconds: Math.round((Date.now() - started) / 100) / 10,
   };
-  logger.info('restore finished', { ...result, undo: `backupctl restore ${safety.id} --confirm ${target}` });
+  logger.info('restore finished', {
+    id: result.id,
+    target,
+    seconds: result.seconds,
+    ...(database?.kept ? { kept: database.kept, undo: database.undo, dropKept: database.dropKept } : {}),
+    ...(database?.rolesCreated.length ? { rolesCreated: database.rolesCreated } : {}),
+    ...(database?.passwordsToSet.length ? { passwordsToSet: database.passwordsToSet } : {}),
+    ...(safetyBackupId
+      ? { safetyBackupId, undoMedia: `backupctl restore ${safetyBackupId} --confirm ${target} --only media` }
+      : {}),
+    ...(previousMediaDir ? { previousMediaDir } : {}),
+  });
   return result;
+}
+
+/** What to tell the operator once a restore succeeded: how to undo it and what is left to do. */
+export function describeRestore(result: RestoreResult): string {
+  const db = result.database;
+  return [
+    `Backup ${result.id} was restored into ${result.target} in ${result.seconds} s.`,
+    db?.kept && `The replaced database is kept as ${db.kept}. To undo (swap it back): ${db.undo}`,
+    db?.kept && `When satisfied, remove it: ${db.dropKept}`,
+    db?.rolesCreated.length && `Roles created (without passwords): ${db.rolesCreated.join(', ')}.`,
+    db?.passwordsToSet.length && `Set the passwords of the login roles: ${db.passwordsToSet.join('; ')}`,
+    db?.withoutGuarantees && `Restored without the format-2 guarantees: ${db.withoutGuarantees}.`,
+    result.previousMediaDir && `The replaced media directory is kept at ${result.previousMediaDir}.`,
+    result.safetyBackupId &&
+      `To undo the media: backupctl restore ${result.safetyBackupId} --confirm ${result.target} --only media`,
+  ]
+    .filter((line): line is string => typeof line === 'string' && line !== '')
+    .join('\n');
 }
 
 /**

@@ -1,7 +1,10 @@
 /**
  * `backupctl verify`: prove a backup restorable. Each artifact streams back from the store; the
- * database is restored into a scratch server and its row counts compared with the manifest; the
- * media archive is listed and its files counted. The record of what was proven is written next to
+ * database is restored into a bare scratch server exactly the way `restore --create` does it (roles
+ * from the globals, the database with its properties, owners and privileges:
+ * task/restore-database.ts), and its row counts and catalog fingerprint compared with the
+ * manifest (a format-1 backup: restored without owners, row counts only); the media archive is
+ * listed and its files counted. The record of what was proven is written next to
  * the manifest, and only a backup that passed every check exits 0.
  *
  * Only the backup's own faults are a verdict: bytes that differ from the manifest, a frame zstd
@@ -14,7 +17,13 @@ import { lines, streamArtifact, zstdDecompressStep } from '../artifacts.ts';
 import type { BackupConfig } from '../config.ts';
 import { parseBackupId } from '../core/ids.ts';
 import { verificationKey } from '../core/keys.ts';
-import type { Manifest, MediaArtifact, PostgresArtifact } from '../core/manifest.ts';
+import {
+  type DatabaseCapture,
+  databaseCapture,
+  type Manifest,
+  type MediaArtifact,
+  type PostgresArtifact,
+} from '../core/manifest.ts';
 import { type Check, diffRowCounts, type Verification } from '../core/verification.ts';
 import {
   ArchiveError,
@@ -29,6 +38,12 @@ import {
 } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { countRows } from '../postgres.ts';
+import {
+  type BuiltDatabaseCheck,
+  buildBeside,
+  checkBuilt,
+  prepareDatabaseRestore,
+} from '../restore-database.ts';
 import { type ScratchServer, startScratchServer } from '../scratch-postgres.ts';
 import type { ObjectStore } from '../store/store.ts';
 
@@ -62,12 +77,35 @@ const INVALID_ARCHIVE =
   /valid archive|magic string|unsupported version|unexpected end of file|could not read input file/i;
 
 /**
- * Restores the dump into the scratch server. A failure that is not plainly the stored bytes' is
- * typed here: first ScratchServerError when the server itself failed (pg_restore only sees the
- * connection drop), then ArchiveError when pg_restore says it cannot read the archive.
+ * Restores the dump into the scratch server: a format-2 backup as `restore --create` does, a
+ * format-1 one without owners or privileges (its roles are not in the backup). A failure that is
+ * not plainly the stored bytes' is typed here: first ScratchServerError when the server itself
+ * failed (pg_restore only sees the connection drop), then ArchiveError when pg_restore says it
+ * cannot read the archive. Returns what the checks found.
  */
-async function restoreDump(store: ObjectStore, artifact: PostgresArtifact, server: ScratchServer) {
+async function restoreDump(
+  store: ObjectStore,
+  manifest: Manifest,
+  artifact: PostgresArtifact,
+  capture: DatabaseCapture | undefined,
+  server: ScratchServer,
+  deps: VerifyDeps,
+): Promise<() => Promise<BuiltDatabaseCheck>> {
   try {
+    if (capture) {
+      const prepared = await prepareDatabaseRestore({
+        store,
+        artifact,
+        capture,
+        database: manifest.database,
+        env: server.env,
+        mode: 'create',
+        now: deps.now(),
+        logger: deps.logger,
+      });
+      const { name } = await buildBeside(prepared);
+      return () => checkBuilt(prepared, name);
+    }
     await streamArtifact(store, artifact, [
       zstdDecompressStep(),
       {
@@ -77,6 +115,13 @@ async function restoreDump(store: ObjectStore, artifact: PostgresArtifact, serve
         env: server.env,
       },
     ]);
+    return async () => {
+      const found = await countRows(server.env);
+      const rows = diffRowCounts(artifact.tables, found.tables);
+      if (found.largeObjects !== artifact.largeObjects)
+        rows.push(`${found.largeObjects} large objects, the backup recorded ${artifact.largeObjects}`);
+      return { rows, fingerprint: undefined };
+    };
   } catch (error) {
     if (error instanceof IntegrityError || error instanceof StoreError) throw error;
     await server.assertHealthy(error);
@@ -113,30 +158,37 @@ export async function runVerify(manifest: Manifest, deps: VerifyDeps): Promise<V
     const started = Date.now();
     try {
       if (artifact.kind === 'postgres') {
-        const server = await startScratchServer();
+        const capture = databaseCapture(manifest);
+        const server = await startScratchServer(
+          process.env,
+          capture ? { superuser: capture.databaseProperties.bootstrapSuperuser } : {},
+        );
         try {
-          await restoreDump(store, artifact, server);
+          const check = await restoreDump(store, manifest, artifact, capture, server, deps);
           restoreSeconds = Math.round((Date.now() - started) / 100) / 10;
           for (const name of ['checksum', 'decode', 'archive', 'restore'] as const)
             record(artifact, name, started, true);
           const countStarted = Date.now();
-          const found = await countRows(server.env).catch(async (error: unknown) => {
+          const found = await check().catch(async (error: unknown) => {
             await server.assertHealthy(error);
             throw error;
           });
-          const problems = diffRowCounts(artifact.tables, found.tables);
-          if (found.largeObjects !== artifact.largeObjects) {
-            problems.push(
-              `${found.largeObjects} large objects, the backup recorded ${artifact.largeObjects}`,
-            );
-          }
           record(
             artifact,
             'row counts',
             countStarted,
-            problems.length === 0,
-            problems.slice(0, 5).join('; '),
+            found.rows.length === 0,
+            found.rows.slice(0, 5).join('; '),
           );
+          if (found.fingerprint) {
+            record(
+              artifact,
+              'fingerprint',
+              countStarted,
+              found.fingerprint.length === 0,
+              found.fingerprint.slice(0, 5).join('; '),
+            );
+          }
         } finally {
           await server.stop();
         }

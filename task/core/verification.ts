@@ -5,7 +5,16 @@
 import { z } from 'zod';
 import type { TableRowCount } from './manifest.ts';
 
-export const CHECK_NAMES = ['checksum', 'decode', 'archive', 'restore', 'row counts', 'file count'] as const;
+/** 'fingerprint': the restored catalog (roles, owners, privileges, policies) equals the backup's. */
+export const CHECK_NAMES = [
+  'checksum',
+  'decode',
+  'archive',
+  'restore',
+  'row counts',
+  'fingerprint',
+  'file count',
+] as const;
 
 export const checkSchema = z.object({
   artifact: z.enum(['postgres', 'media']),

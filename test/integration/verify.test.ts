@@ -71,6 +71,7 @@ describe('backupctl verify', () => {
       'postgres archive true',
       'postgres restore true',
       'postgres row counts true',
+      'postgres fingerprint true',
       'media checksum true',
       'media decode true',
       'media archive true',

@@ -107,7 +107,7 @@ describe('backupctl arguments', () => {
     const help = await run(argv);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain(
-      'usage: backupctl restore <id|latest> --confirm DB [--target-database DB] [--only db|media] [--json]',
+      'usage: backupctl restore <id|latest> --confirm DB [--target-database DB] [--only db|media] [--create] [--json]',
     );
     expect(help.stdout).toMatch(
       /--only PART +only the database or only the media \(one of db, media; default: /,

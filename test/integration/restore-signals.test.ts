@@ -1,0 +1,161 @@
+/**
+ * A restore stopped from outside: SIGTERM (ECS stopping the task) or SIGINT while pg_restore
+ * runs kills every child, drops the new database, releases the lock and exits non-zero with a
+ * sentence; a SIGKILL in the middle of the swap leaves a database under the live name, and the
+ * next restore cleans up what the killed one left.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backupctl, expectFailure } from '../support/backupctl.ts';
+import { addIncompressibleTable, createShopDatabase, fingerprint } from '../support/fixtures.ts';
+import { PG_BIN, type PgCluster, startPostgres } from '../support/postgres.ts';
+import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../support/s3.ts';
+
+const BUCKET = 'restore-signals';
+let pg: PgCluster;
+let s3: S3Emulator;
+let work: string;
+let sourceRows: Record<string, string>;
+
+const env = () => ({ ...pg.env('shop'), ...s3.env(BUCKET) });
+const sql = (text: string) => pg.psql('postgres', text);
+const restoringDatabases = () =>
+  sql("SELECT count(*) FROM pg_database WHERE position('__restoring' in datname) > 0");
+
+/** Every process below `pid`, children first found first. */
+function descendants(pid: number): number[] {
+  const out = execFileSync('ps', ['-e', '-o', 'pid=,ppid=']).toString();
+  const children = new Map<number, number[]>();
+  for (const line of out.trim().split('\n')) {
+    const [child, parent] = line.trim().split(/\s+/).map(Number) as [number, number];
+    children.set(parent, [...(children.get(parent) ?? []), child]);
+  }
+  const found: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      found.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return found;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+beforeAll(async () => {
+  [pg, s3] = await Promise.all([startPostgres(), startS3()]);
+  await s3.createBucket(BUCKET);
+  await createShopDatabase(pg, 'shop');
+  // ~20 MB that zstd cannot shrink: pg_restore runs long enough to be stopped midway.
+  await addIncompressibleTable(pg, 'shop', 20_000);
+  work = mkdtempSync(join(tmpdir(), 'spb-restore-signals-'));
+  const result = await backupctl(['backup'], { env: env() });
+  expect(result.code, result.stderr).toBe(0);
+  sourceRows = await fingerprint(pg, 'shop');
+});
+
+afterAll(async () => {
+  await Promise.all([s3?.stop(), pg?.stop()]);
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('a restore stopped by a signal', () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'on %s while pg_restore copies, kills every child, drops the new database and releases the lock',
+    async (signal) => {
+      await pg.psql('shop', 'UPDATE sales.customers SET name = name || $$ (changed)$$ WHERE id = 1');
+      const before = await fingerprint(pg, 'shop');
+      let children: number[] = [];
+      let sent = false;
+      const result = await backupctl(['restore', 'latest', '--confirm', 'shop'], {
+        env: env(),
+        onSpawn: (pid) => {
+          const watcher = setInterval(async () => {
+            const copying = await sql(
+              "SELECT count(*) FROM pg_stat_activity WHERE position('__restoring' in datname) > 0 AND query ILIKE 'COPY public.big%'",
+            ).catch(() => '0');
+            if (copying === '0' || sent) return;
+            sent = true;
+            clearInterval(watcher);
+            children = descendants(pid);
+            process.kill(pid, signal);
+          }, 50);
+        },
+      });
+      expect(sent).toBe(true);
+      expectFailure(
+        result,
+        /The restore of shop was stopped by a signal; the new database was dropped and shop is unchanged\./,
+        1,
+      );
+      expect(children.length).toBeGreaterThanOrEqual(2); // zstd and pg_restore at least
+      expect(children.filter(alive)).toEqual([]);
+      expect(await restoringDatabases()).toBe('0');
+      expect(
+        await sql("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'backupctl%'"),
+      ).toBe('0');
+      const lock = JSON.parse((await getObjectBytes(s3.client, BUCKET, 'locks/shop.json')).toString());
+      expect(lock.released).toBe(true);
+      expect(await fingerprint(pg, 'shop')).toEqual(before);
+    },
+  );
+});
+
+describe('a restore killed during the swap', () => {
+  it('leaves a database under the live name; the next restore drops the leftover and lets connections in', async () => {
+    // A psql that stalls after the statement closing the live database to new connections: the
+    // moment between the swap's first and last step, made long enough to kill the restore in.
+    const fake = mkdtempSync(join(work, 'slow-psql-'));
+    writeFileSync(
+      join(fake, 'psql'),
+      `#!/bin/bash\nin=$(mktemp)\ncat > "$in"\n${PG_BIN}/psql "$@" < "$in"\nrc=$?\n` +
+        `if grep -q 'ALLOW_CONNECTIONS false' "$in"; then sleep 120; fi\nrm -f "$in"\nexit $rc\n`,
+    );
+    chmodSync(join(fake, 'psql'), 0o755);
+    let orphans: number[] = [];
+    const result = await backupctl(['restore', 'latest', '--confirm', 'shop'], {
+      env: env(),
+      pathFirst: [fake],
+      onSpawn: (pid) => {
+        const watcher = setInterval(async () => {
+          const closed = await sql("SELECT NOT datallowconn FROM pg_database WHERE datname = 'shop'").catch(
+            () => 'f',
+          );
+          if (closed !== 't') return;
+          clearInterval(watcher);
+          orphans = descendants(pid);
+          process.kill(pid, 'SIGKILL');
+        }, 50);
+      },
+    });
+    for (const pid of orphans.filter(alive)) process.kill(pid, 'SIGKILL');
+    expect(result.signal).toBe('SIGKILL');
+    // The live name resolves (to the database as it was; it refuses connections until cleaned up).
+    expect(await sql("SELECT count(*) FROM pg_database WHERE datname = 'shop'")).toBe('1');
+    expect(await restoringDatabases()).toBe('1');
+
+    // The lock the killed run held has to expire or be cleared; an operator clears it.
+    const lockKey = 'locks/shop.json';
+    const lock = JSON.parse((await getObjectBytes(s3.client, BUCKET, lockKey)).toString());
+    await putObjectBytes(s3.client, BUCKET, lockKey, JSON.stringify({ ...lock, released: true }));
+    const again = await backupctl(['restore', 'latest', '--confirm', 'shop'], { env: env() });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.logs.some((l) => l.message === 'dropping the database an interrupted restore left')).toBe(
+      true,
+    );
+    expect(await restoringDatabases()).toBe('0');
+    expect(await sql("SELECT datallowconn FROM pg_database WHERE datname = 'shop'")).toBe('t');
+    expect(await fingerprint(pg, 'shop')).toEqual(sourceRows);
+  });
+});
