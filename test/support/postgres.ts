@@ -66,7 +66,9 @@ export function linkServerLibraries(packageDir: string): void {
 export function serverBinDir(major: number = MACHINE_MAJOR): string {
   if (major === MACHINE_MAJOR) return PG_BIN;
   if (!(EMBEDDED_MAJORS as readonly number[]).includes(major)) {
-    throw new Error(`No PostgreSQL ${major} server for tests: use ${MACHINE_MAJOR} or one of ${EMBEDDED_MAJORS.join(', ')}.`);
+    throw new Error(
+      `No PostgreSQL ${major} server for tests: use ${MACHINE_MAJOR} or one of ${EMBEDDED_MAJORS.join(', ')}.`,
+    );
   }
   // The package exports only dist/index.js (which finds its binaries as ../native/bin too).
   const packageDir = join(dirname(require.resolve(`pg-server-${major}`)), '..');
