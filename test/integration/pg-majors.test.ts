@@ -5,13 +5,16 @@
  * equal, newer servers are refused before anything is written, and a restore onto a server older
  * than the backup's is refused before anything is touched. One cluster per major, started at once.
  */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffFingerprints } from '../../task/core/fingerprint.ts';
 import { type Manifest, parseManifest } from '../../task/core/manifest.ts';
 import type { Verification } from '../../task/core/verification.ts';
 import { readFingerprint } from '../../task/pg-fingerprint.ts';
 import { libpqEnv, transactionReader } from '../../task/postgres.ts';
-import { backupctl, expectFailure } from '../support/backupctl.ts';
+import { backupctl, expectFailure, ROOT } from '../support/backupctl.ts';
 import { createAppDatabase, fingerprint } from '../support/fixtures.ts';
 import { MACHINE_MAJOR, type PgCluster, startPostgres } from '../support/postgres.ts';
 import { getObjectBytes, type S3Emulator, startS3 } from '../support/s3.ts';
@@ -172,5 +175,42 @@ describe('backupctl restore onto an older server', () => {
     expect(await fingerprint(target, 'app')).toEqual(before);
     // No safety backup, no lock: nothing was written anywhere.
     expect(writesTo(BUCKET, since)).toEqual([]);
+  });
+});
+
+describe('pg_dump 17 (Debian 13, in a debootstrap root) against the 17 server', () => {
+  let bin17: string;
+  let backup: Manifest;
+  const env17 = (database: string) => ({ ...server(17).env(database), ...s3.env(BUCKET, 'pg17-client17') });
+
+  beforeAll(async () => {
+    // Makes the Debian 13 root on first use (1-2 minutes; .ci/run makes it before the tests).
+    const { stdout } = await promisify(execFile)('bash', [join(ROOT, 'scripts', 'pg-client-17.sh')]);
+    bin17 = stdout.trim();
+    await createAppDatabase(server(17), 'app_full');
+    const result = await backupctl(['backup'], { env: env17('app_full'), pathFirst: [bin17] });
+    expect(result.code, result.stderr).toBe(0);
+    const id = String(result.logs.find((l) => l.message === 'backup finished')?.id);
+    backup = parseManifest(
+      (await getObjectBytes(s3.client, BUCKET, `pg17-client17/${id}/manifest.json`)).toString(),
+    );
+  }, 600_000);
+
+  it('backs up the 17 server, recording pg_dump 17', async () => {
+    expect(backup.serverVersion).toBe(await versionOf(server(17)));
+    expect(backup.pgDumpVersion).toMatch(/^17\./);
+  });
+
+  it('restores with pg_restore 17 onto the 17 server, rows and catalog equal', async () => {
+    await server(17).psql('postgres', 'CREATE DATABASE restored_17');
+    const result = await backupctl(
+      ['restore', backup.id, '--confirm', 'restored_17', '--target-database', 'restored_17', '--only', 'db'],
+      { env: env17('app_full'), pathFirst: [bin17] },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(await fingerprint(server(17), 'restored_17')).toEqual(await fingerprint(server(17), 'app_full'));
+    const restored = await readFingerprint(transactionReader(libpqEnv(server(17).env('restored_17'))));
+    expect(diffFingerprints(backup.fingerprint ?? restored, restored)).toEqual([]);
+    expect(backup.fingerprint).toBeDefined();
   });
 });
