@@ -63,7 +63,7 @@ export function linkServerLibraries(packageDir: string): void {
 }
 
 /** The directory holding initdb, pg_ctl and postgres of a major. */
-export function serverBinDir(major: number = MACHINE_MAJOR): string {
+export function testServerBin(major: number = MACHINE_MAJOR): string {
   if (major === MACHINE_MAJOR) return PG_BIN;
   if (!(EMBEDDED_MAJORS as readonly number[]).includes(major)) {
     throw new Error(
@@ -115,7 +115,7 @@ export interface StartOptions {
 
 export async function startPostgres(options: StartOptions = {}): Promise<PgCluster> {
   const major = options.major ?? MACHINE_MAJOR;
-  const bin = serverBinDir(major);
+  const bin = testServerBin(major);
   const dir = mkdtempSync(join(tmpdir(), 'spb-pg-'));
   chmodSync(dir, 0o755);
   if (process.getuid?.() === 0) {
