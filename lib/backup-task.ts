@@ -7,6 +7,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { DEFAULT_IMAGE_PG_MAJOR, IMAGE_PG_MAJORS } from '../task/core/pg-majors.ts';
 import type { BackupBucket } from './backup-bucket.ts';
 import type { DatabaseConfig, MediaConfig } from './config.ts';
 import type { BackupNetwork } from './network.ts';
@@ -61,8 +62,9 @@ export interface BackupTaskProps {
    */
   readonly memoryMiB?: number;
   /**
-   * PostgreSQL major version of the client (and scratch server) in the image.
-   * @default 17
+   * PostgreSQL major version of pg_dump, pg_restore and the drill's scratch server in the image;
+   * one of IMAGE_PG_MAJORS, and >= the major of every server backed up.
+   * @default 18
    */
   readonly pgMajorVersion?: number;
   /**
@@ -111,9 +113,9 @@ export class BackupTask extends Construct {
         `memoryMiB must be ${minMemory}-${maxMemory} in steps of ${step} for cpu ${cpu}, got: ${memoryMiB}`,
       );
     }
-    const pgMajorVersion = props.pgMajorVersion ?? 17;
-    if (!Number.isInteger(pgMajorVersion) || pgMajorVersion < 17) {
-      throw new Error(`pgMajorVersion must be 17 or later, got: ${pgMajorVersion}`);
+    const pgMajorVersion = props.pgMajorVersion ?? DEFAULT_IMAGE_PG_MAJOR;
+    if (!(IMAGE_PG_MAJORS as readonly number[]).includes(pgMajorVersion)) {
+      throw new Error(`pgMajorVersion must be ${IMAGE_PG_MAJORS.join(' or ')}, got: ${pgMajorVersion}`);
     }
     if (props.databases.length === 0) throw new Error('databases must list at least one database, got: []');
     const ephemeralStorageGiB = props.ephemeralStorageGiB ?? 50;

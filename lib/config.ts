@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { databaseNameSchema } from '../task/core/ids.ts';
+import { DEFAULT_IMAGE_PG_MAJOR, IMAGE_PG_MAJORS } from '../task/core/pg-majors.ts';
 
 /** The context key that holds the configuration object. */
 export const CONFIG_CONTEXT_KEY = 'backup';
@@ -35,6 +36,8 @@ const FARGATE_SIZES: Readonly<Record<number, { min: number; max: number; step: n
   8192: { min: 16384, max: 61440, step: 4096 },
   16384: { min: 32768, max: 122880, step: 8192 },
 };
+
+const PG_MAJOR_VERSION_RULE = `task.pgMajorVersion must be ${IMAGE_PG_MAJORS.join(' or ')} (the image's pg_dump must be >= every server it dumps)`;
 
 /** CloudWatch Logs' accepted retention periods, in days. */
 export const LOG_RETENTION_DAYS = [
@@ -230,11 +233,11 @@ export const configSchema = z
         cpu: z.number({ error: 'task.cpu must be a number of CPU units' }).default(1024),
         memoryMiB: z.number({ error: 'task.memoryMiB must be a number of MiB' }).default(2048),
         pgMajorVersion: z
-          .number({ error: 'task.pgMajorVersion must be a PostgreSQL major version' })
-          .int('task.pgMajorVersion must be a whole PostgreSQL major version')
-          .min(17, 'task.pgMajorVersion must be 17 or later (pg_dump must be >= every server it dumps)')
-          .max(99, 'task.pgMajorVersion must be a PostgreSQL major version')
-          .default(17),
+          .number({ error: PG_MAJOR_VERSION_RULE })
+          .refine((v) => (IMAGE_PG_MAJORS as readonly number[]).includes(v), {
+            message: PG_MAJOR_VERSION_RULE,
+          })
+          .default(DEFAULT_IMAGE_PG_MAJOR),
         /** The verify drill restores the whole database into a scratch cluster under /tmp. */
         ephemeralStorageGiB: z
           .number({ error: 'task.ephemeralStorageGiB must be a number of GiB' })

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { TableRowCount } from './core/manifest.ts';
+import { IMAGE_PG_MAJORS } from './core/pg-majors.ts';
 import { PreflightError } from './errors.ts';
 import { runCommand, type Step } from './pipeline.ts';
 
@@ -133,7 +134,7 @@ export function assertDumpCompatible(dump: ClientVersion, server: ServerInfo): v
   if (dump.major < server.major) {
     throw new PreflightError(
       `pg_dump ${dump.version} is older than the server (PostgreSQL ${server.version}); ` +
-        `install pg_dump ${server.major} or newer and put it first on PATH.`,
+        `deploy the image with task.pgMajorVersion ${Math.max(server.major, IMAGE_PG_MAJORS[0])} or newer, or put pg_dump ${server.major} or newer first on PATH.`,
     );
   }
 }

@@ -38,9 +38,19 @@ const INVALID: [string, Record<string, unknown>, ...string[]][] = [
     'task.memoryMiB must be 512-2048 in steps of 512 for task.cpu 256, got: 4096',
   ],
   [
-    'task.pgMajorVersion',
-    { task: { pgMajorVersion: 15 } },
-    'task.pgMajorVersion must be 17 or later (pg_dump must be >= every server it dumps), got: 15',
+    'task.pgMajorVersion (older than 17)',
+    { task: { pgMajorVersion: 16 } },
+    "task.pgMajorVersion must be 17 or 18 (the image's pg_dump must be >= every server it dumps), got: 16",
+  ],
+  [
+    'task.pgMajorVersion (newer than 18)',
+    { task: { pgMajorVersion: 19 } },
+    "task.pgMajorVersion must be 17 or 18 (the image's pg_dump must be >= every server it dumps), got: 19",
+  ],
+  [
+    'task.pgMajorVersion (not a number)',
+    { task: { pgMajorVersion: '18' } },
+    'task.pgMajorVersion must be 17 or 18 (the image\'s pg_dump must be >= every server it dumps), got: "18"',
   ],
   [
     'task.ephemeralStorageGiB',
@@ -158,13 +168,19 @@ describe('loadConfig', () => {
     expect(config.task).toEqual({
       cpu: 1024,
       memoryMiB: 2048,
-      pgMajorVersion: 17,
+      pgMajorVersion: 18,
       ephemeralStorageGiB: 50,
       logRetentionDays: 90,
     });
     expect(config.vpc).toEqual({ mode: 'create', maxAzs: 2 });
     expect(config.objectLock.enabled).toBe(false);
     expect(config.databases[0]?.port).toBe(5432);
+  });
+
+  it('accepts task.pgMajorVersion 17 for an image kept on the previous major', () => {
+    const config = loadConfig({ backup: { ...minimal, task: { pgMajorVersion: 17 } } });
+
+    expect(config.task.pgMajorVersion).toBe(17);
   });
 
   it('applies -c backup.<path> overrides, parsing JSON values', () => {

@@ -70,8 +70,10 @@ describe('BackupTask', () => {
     );
   });
 
-  it('fails when the PostgreSQL major version is older than 17', () => {
-    expect(() => newTask({ pgMajorVersion: 16 })).toThrow('pgMajorVersion must be 17 or later, got: 16');
+  it.each([16, 19, 17.5])('fails when the PostgreSQL major version is %s, not 17 or 18', (major) => {
+    expect(() => newTask({ pgMajorVersion: major })).toThrow(
+      `pgMajorVersion must be 17 or 18, got: ${major}`,
+    );
   });
 
   it.each([20, 201])("fails when the ephemeral storage is %i GiB, outside Fargate's 21-200", (size) => {

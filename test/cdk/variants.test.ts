@@ -25,7 +25,7 @@ beforeAll(() => {
       timeZone: 'Europe/Berlin',
       retention: { dailyDays: 14, monthlyGlacierStorageClass: 'GLACIER' },
       objectLock: { enabled: true },
-      task: { cpu: 2048, memoryMiB: 8192, pgMajorVersion: 18 },
+      task: { cpu: 2048, memoryMiB: 8192, pgMajorVersion: 17 },
     },
   });
   template = synth.template;
@@ -80,7 +80,7 @@ describe('a created VPC, two databases and Object Lock', () => {
     const manifest = JSON.parse(readFileSync(join(synth.app.synth().directory, 'Test.assets.json'), 'utf8'));
     const images = Object.values(manifest.dockerImages) as { source: Record<string, unknown> }[];
     expect(images.map((image) => image.source)).toEqual([
-      expect.objectContaining({ dockerFile: 'task/Dockerfile', dockerBuildArgs: { PG_MAJOR: '18' } }),
+      expect.objectContaining({ dockerFile: 'task/Dockerfile', dockerBuildArgs: { PG_MAJOR: '17' } }),
     ]);
   });
 

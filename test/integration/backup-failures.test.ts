@@ -135,15 +135,6 @@ describe('backupctl backup fails closed', () => {
     await expectNothingLeft();
   });
 
-  it('fails before uploading when pg_dump is older than the server', async () => {
-    const old = fakeProgram('pg_dump', 'echo "pg_dump (PostgreSQL) 14.11"; exit 0');
-    const result = await backupctl(['backup'], { env: env(), pathFirst: [old] });
-    expectFailed(result, /pg_dump 14\.11 is older than the server \(PostgreSQL 15\.\d+\)/);
-    const writes = s3.requests.slice(requestsBefore).filter((r) => r.method !== 'HEAD' && r.method !== 'GET');
-    expect(writes.filter((r) => !r.url.includes('/locks/'))).toEqual([]);
-    await expectNothingLeft();
-  });
-
   it('fails when zstd fails, naming zstd and its error', async () => {
     const broken = fakeProgram(
       'zstd',
