@@ -3,6 +3,7 @@
  * imports: the handler publishes what this returns.
  */
 import { z } from 'zod';
+import { snsSubject } from '../../task/core/sns-subject.ts';
 
 export const taskStateChangeSchema = z.object({
   'detail-type': z.literal('ECS Task State Change'),
@@ -166,7 +167,7 @@ export function decideTaskAlert(
       : `${exitCode}${EXIT_CODE_MEANINGS[exitCode] ? ` (${EXIT_CODE_MEANINGS[exitCode]})` : ''}`;
 
   const what = OPERATIONS[operation] ?? OPERATIONS.backup;
-  const subject = asciiSubject(
+  const subject = snsSubject(
     `${what.title} FAILED: ${database}${tier ? ` ${tier}` : ''}, exit ${exitCode ?? 'missing'}`,
   );
   const lines = [
@@ -205,9 +206,4 @@ export function logsConsoleUrl(region: string, logGroup: string, logStream: stri
     `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}` +
     `#logsV2:log-groups/log-group/${encode(logGroup)}/log-events/${encode(logStream)}`
   );
-}
-
-/** SNS subjects: at most 100 printable ASCII characters, no line breaks. */
-export function asciiSubject(value: string): string {
-  return value.replace(/[^\x20-\x7e]/g, '?').slice(0, 100);
 }
