@@ -11,6 +11,7 @@ import { executeRestore, planRestore } from './commands/restore.ts';
 import { checkHealth, formatReport, formatStatus } from './commands/status.ts';
 import { assertVerified, runVerify } from './commands/verify.ts';
 import { loadConfig } from './config.ts';
+import { ENV } from './core/env-names.ts';
 import { isTier, SCHEDULED_TIERS, TIERS, type Tier } from './core/ids.ts';
 import { BackupError, ConfigError } from './errors.ts';
 import { withLock } from './lock.ts';
@@ -156,7 +157,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
           },
           { ...deps, env },
         );
-        const notifier = createNotifier(env.ALERT_TOPIC_ARN, logger);
+        const notifier = createNotifier(env[ENV.alertTopicArn], logger);
         try {
           const result = await withLock(lock(plan.target, 'restore', `restore of ${plan.manifest.id}`), () =>
             executeRestore(plan, deps),

@@ -107,7 +107,7 @@ describe('backupctl status', () => {
     });
     expectFailure(
       invalid,
-      /BACKUP_HEALTH_THRESHOLDS must be the monitor's THRESHOLDS JSON \(maxAgeHours\.daily/,
+      /BACKUP_HEALTH_THRESHOLDS must be thresholds JSON as the monitor function holds it \(maxAgeHours\.daily/,
       2,
     );
   });
