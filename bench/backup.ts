@@ -26,8 +26,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ROOT } from '../test/support/backupctl.ts';
-import { PG_BIN, type PgCluster, startPostgres } from '../test/support/postgres.ts';
-import { type S3Emulator, startS3, TEST_CREDENTIALS } from '../test/support/s3.ts';
+import { PG_BIN, type PgCluster, startPostgres } from '../tools/local/postgres.ts';
+import { type S3Emulator, startS3, TEST_CREDENTIALS } from '../tools/local/s3.ts';
 
 const SCALE_GB = Number(process.env.BENCH_SCALE_GB ?? 1.6);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);

@@ -5,7 +5,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as cxapi from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { TIERS, type Tier } from '../task/core/ids.ts';
-import { databaseTierPrefix } from '../task/core/keys.ts';
+import { databaseTierPrefix, normalizePrefix } from '../task/core/keys.ts';
 import { lockKey } from '../task/core/lock.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 
@@ -13,6 +13,13 @@ import { acknowledgeWildcardResource } from './nag.ts';
 export type GlacierStorageClass = 'GLACIER_IR' | 'GLACIER' | 'DEEP_ARCHIVE';
 
 export interface BackupBucketProps {
+  /**
+   * Key prefix of every backup and lock (path segments, e.g. `prod/`): lifecycle rules, grants,
+   * the task (BACKUP_PREFIX) and the Lambdas all use it, so several deployments can share a
+   * bucket's key space without one's rules reaching the other's backups.
+   * @default '' - backups at the bucket root
+   */
+  readonly prefix?: string;
   /** Days after which a backup of each tier expires (its objects become noncurrent versions). */
   readonly retentionDays: Readonly<Record<Tier, number>>;
   /**
@@ -55,9 +62,18 @@ export class BackupBucket extends Construct {
   readonly bucket: s3.Bucket;
   readonly key: kms.Key;
   readonly accessLogsBucket: s3.Bucket;
+  /** Normalized key prefix: '' or ending in '/'. */
+  readonly prefix: string;
 
   constructor(scope: Construct, id: string, props: BackupBucketProps) {
     super(scope, id);
+    try {
+      this.prefix = normalizePrefix(props.prefix);
+    } catch {
+      throw new Error(
+        `prefix must be path segments of letters, digits, "_", ".", "=" or "-", got: ${props.prefix}`,
+      );
+    }
     for (const tier of TIERS) {
       const days = props.retentionDays[tier];
       if (!Number.isInteger(days) || days < 1) {
@@ -108,7 +124,7 @@ export class BackupBucket extends Construct {
     const noncurrentDays = props.noncurrentVersionDays ?? 7;
     const tierRule = (tier: Tier): s3.LifecycleRule => ({
       id: `expire-${tier}`,
-      prefix: `${tier}/`,
+      prefix: `${this.prefix}${tier}/`,
       expiration: Duration.days(props.retentionDays[tier]),
     });
     this.bucket = new s3.Bucket(this, 'Bucket', {
@@ -189,9 +205,9 @@ export class BackupBucket extends Construct {
   grantBackupAccess(grantee: iam.IRole, database: string): void {
     const objectResources = [
       ...TIERS.filter((tier) => tier !== 'pre-restore').map((tier) =>
-        this.bucket.arnForObjects(`${databaseTierPrefix('', tier, database)}*`),
+        this.bucket.arnForObjects(`${databaseTierPrefix(this.prefix, tier, database)}*`),
       ),
-      this.bucket.arnForObjects('pre-restore/*'),
+      this.bucket.arnForObjects(`${this.prefix}pre-restore/*`),
     ];
     iam.Grant.addToPrincipal({
       grantee,
@@ -215,10 +231,12 @@ export class BackupBucket extends Construct {
    */
   grantRestoreAccess(grantee: iam.IRole, database: string): void {
     const readResources = TIERS.map((tier) =>
-      this.bucket.arnForObjects(`${databaseTierPrefix('', tier, database)}*`),
+      this.bucket.arnForObjects(`${databaseTierPrefix(this.prefix, tier, database)}*`),
     );
     iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: readResources });
-    const safetyBackups = this.bucket.arnForObjects(`${databaseTierPrefix('', 'pre-restore', database)}*`);
+    const safetyBackups = this.bucket.arnForObjects(
+      `${databaseTierPrefix(this.prefix, 'pre-restore', database)}*`,
+    );
     iam.Grant.addToPrincipal({
       grantee,
       actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
@@ -239,7 +257,7 @@ export class BackupBucket extends Construct {
     iam.Grant.addToPrincipal({
       grantee,
       actions: ['s3:GetObject', 's3:PutObject'],
-      resourceArns: [this.bucket.arnForObjects(lockKey('', database))],
+      resourceArns: [this.bucket.arnForObjects(lockKey(this.prefix, database))],
     });
     // Unconditional: without ListBucket, S3 answers a read of a missing key (no lock yet, no
     // manifest yet) with 403 instead of 404, and backupctl could not tell "absent" from "denied".

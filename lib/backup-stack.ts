@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { DEFAULT_THRESHOLDS } from '../task/core/health.ts';
 import { AlertTopic } from './alert-topic.ts';
 import { BackupBucket } from './backup-bucket.ts';
 import { BackupTask } from './backup-task.ts';
@@ -42,6 +43,7 @@ export class BackupStack extends Stack {
 
     this.network = new BackupNetwork(this, 'Network', { vpc: config.vpc, flowLogRetention: logRetention });
     this.bucket = new BackupBucket(this, 'Backups', {
+      prefix: config.prefix,
       retentionDays: {
         daily: config.retention.dailyDays,
         weekly: config.retention.weeklyDays,
@@ -119,7 +121,7 @@ export class BackupStack extends Stack {
         },
         minArtifactBytes: config.health.minArtifactBytes,
         maxDropShare: config.health.maxDropShare,
-        dropHistory: 7,
+        dropHistory: DEFAULT_THRESHOLDS.dropHistory,
         verifyMaxAgeHours: config.health.verifyMaxAgeHours,
         retentionDays: {
           daily: config.retention.dailyDays,

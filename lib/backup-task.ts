@@ -7,9 +7,11 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { ENV } from '../task/core/env-names.ts';
 import { DEFAULT_IMAGE_PG_MAJOR, IMAGE_PG_MAJORS } from '../task/core/pg-majors.ts';
 import type { BackupBucket } from './backup-bucket.ts';
 import type { DatabaseConfig, MediaConfig } from './config.ts';
+import { DEFAULT_EPHEMERAL_STORAGE_GIB, DEFAULT_TASK_SIZE, fargateSizeProblem } from './fargate-sizes.ts';
 import type { BackupNetwork } from './network.ts';
 import { REPO_ROOT } from './repo-root.ts';
 
@@ -34,17 +36,6 @@ export function mediaDirectory(media: MediaConfig): string {
   const path = media.path.replace(/^\/+|\/+$/g, '');
   return `${MEDIA_MOUNT_PATH}/${path === '' ? DEFAULT_MEDIA_SUBDIRECTORY : path}`;
 }
-
-// Fargate's CPU units → allowed memory (MiB) range and step.
-const FARGATE_SIZES: Readonly<Record<number, readonly [number, number, number]>> = {
-  256: [512, 2048, 512],
-  512: [1024, 4096, 1024],
-  1024: [2048, 8192, 1024],
-  2048: [4096, 16384, 1024],
-  4096: [8192, 30720, 1024],
-  8192: [16384, 61440, 4096],
-  16384: [32768, 122880, 8192],
-};
 
 export interface BackupTaskProps {
   readonly network: BackupNetwork;
@@ -103,22 +94,16 @@ export class BackupTask extends Construct {
 
   constructor(scope: Construct, id: string, props: BackupTaskProps) {
     super(scope, id);
-    const cpu = props.cpu ?? 1024;
-    const memoryMiB = props.memoryMiB ?? 2048;
-    const size = FARGATE_SIZES[cpu];
-    if (!size) throw new Error(`cpu must be one of ${Object.keys(FARGATE_SIZES).join(', ')}, got: ${cpu}`);
-    const [minMemory, maxMemory, step] = size;
-    if (memoryMiB < minMemory || memoryMiB > maxMemory || (memoryMiB - minMemory) % step !== 0) {
-      throw new Error(
-        `memoryMiB must be ${minMemory}-${maxMemory} in steps of ${step} for cpu ${cpu}, got: ${memoryMiB}`,
-      );
-    }
+    const cpu = props.cpu ?? DEFAULT_TASK_SIZE.cpu;
+    const memoryMiB = props.memoryMiB ?? DEFAULT_TASK_SIZE.memoryMiB;
+    const size = fargateSizeProblem(cpu, memoryMiB);
+    if (size) throw new Error(`${size.message}, got: ${size.key === 'cpu' ? cpu : memoryMiB}`);
     const pgMajorVersion = props.pgMajorVersion ?? DEFAULT_IMAGE_PG_MAJOR;
     if (!(IMAGE_PG_MAJORS as readonly number[]).includes(pgMajorVersion)) {
       throw new Error(`pgMajorVersion must be ${IMAGE_PG_MAJORS.join(' or ')}, got: ${pgMajorVersion}`);
     }
     if (props.databases.length === 0) throw new Error('databases must list at least one database, got: []');
-    const ephemeralStorageGiB = props.ephemeralStorageGiB ?? 50;
+    const ephemeralStorageGiB = props.ephemeralStorageGiB ?? DEFAULT_EPHEMERAL_STORAGE_GIB;
     if (!Number.isInteger(ephemeralStorageGiB) || ephemeralStorageGiB < 21 || ephemeralStorageGiB > 200) {
       throw new Error(
         `ephemeralStorageGiB must be a whole number from 21 to 200, got: ${ephemeralStorageGiB}`,
@@ -216,15 +201,16 @@ export class BackupTask extends Construct {
     const scope = new Construct(this, id);
     const { backupBucket } = props;
     const environment: Record<string, string> = {
-      BACKUP_BUCKET: backupBucket.bucket.bucketName,
-      BACKUP_SSE_KMS_KEY_ID: backupBucket.key.keyArn,
+      [ENV.bucket]: backupBucket.bucket.bucketName,
+      ...(backupBucket.prefix ? { [ENV.prefix]: backupBucket.prefix } : {}),
+      [ENV.kmsKeyId]: backupBucket.key.keyArn,
       AWS_REGION: Stack.of(this).region,
       PGSSLMODE: 'verify-full',
       PGSSLROOTCERT: RDS_CA_BUNDLE_PATH,
       // initdb of the verify drill's scratch cluster, pg_dump and tar write below this.
       TMPDIR: TMP_PATH,
     };
-    if (database.media) environment.MEDIA_DIR = mediaDirectory(database.media);
+    if (database.media) environment[ENV.mediaDir] = mediaDirectory(database.media);
     const { taskDefinition, container } = this.addTaskDefinition(scope, {
       secretArn: database.secretArn,
       secretKmsKeyArn: database.secretKmsKeyArn,

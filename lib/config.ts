@@ -6,8 +6,11 @@
  * failed `cdk synth` shows everything to fix.
  */
 import { z } from 'zod';
+import { DEFAULT_THRESHOLDS } from '../task/core/health.ts';
 import { databaseNameSchema } from '../task/core/ids.ts';
+import { normalizePrefix } from '../task/core/keys.ts';
 import { DEFAULT_IMAGE_PG_MAJOR, IMAGE_PG_MAJORS } from '../task/core/pg-majors.ts';
+import { DEFAULT_EPHEMERAL_STORAGE_GIB, DEFAULT_TASK_SIZE, fargateSizeProblem } from './fargate-sizes.ts';
 
 /** The context key that holds the configuration object. */
 export const CONFIG_CONTEXT_KEY = 'backup';
@@ -22,20 +25,6 @@ export class ConfigError extends Error {
     this.problems = problems;
   }
 }
-
-/**
- * Fargate's valid CPU units → memory MiB range and step
- * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size).
- */
-const FARGATE_SIZES: Readonly<Record<number, { min: number; max: number; step: number }>> = {
-  256: { min: 512, max: 2048, step: 512 },
-  512: { min: 1024, max: 4096, step: 1024 },
-  1024: { min: 2048, max: 8192, step: 1024 },
-  2048: { min: 4096, max: 16384, step: 1024 },
-  4096: { min: 8192, max: 30720, step: 1024 },
-  8192: { min: 16384, max: 61440, step: 4096 },
-  16384: { min: 32768, max: 122880, step: 8192 },
-};
 
 const PG_MAJOR_VERSION_RULE = `task.pgMajorVersion must be ${IMAGE_PG_MAJORS.join(' or ')} (the image's pg_dump must be >= every server it dumps)`;
 
@@ -176,6 +165,13 @@ export const configSchema = z
       .array(email, { error: 'alertEmails must be a list of email addresses' })
       .min(1, 'alertEmails must list at least one address'),
     timeZone: timeZone.default('UTC'),
+    /** Key prefix of every backup and lock in the bucket (lib/backup-bucket.ts `prefix`). */
+    prefix: z
+      .string({ error: 'prefix must be a key prefix' })
+      .refine(isPrefix, {
+        message: 'prefix must be path segments of letters, digits, "_", ".", "=" or "-" (e.g. "prod/")',
+      })
+      .default(''),
     schedules: z
       .strictObject({
         daily: scheduleExpression('schedules.daily').default('cron(0 2 * * ? *)'),
@@ -189,9 +185,9 @@ export const configSchema = z
       .prefault({}),
     retention: z
       .strictObject({
-        dailyDays: days('retention.dailyDays').default(30),
-        weeklyDays: days('retention.weeklyDays').default(90),
-        monthlyDays: days('retention.monthlyDays').default(365),
+        dailyDays: days('retention.dailyDays').default(DEFAULT_THRESHOLDS.retentionDays.daily),
+        weeklyDays: days('retention.weeklyDays').default(DEFAULT_THRESHOLDS.retentionDays.weekly),
+        monthlyDays: days('retention.monthlyDays').default(DEFAULT_THRESHOLDS.retentionDays.monthly),
         preRestoreDays: days('retention.preRestoreDays').default(30),
         monthlyGlacierTransitionDays: days('retention.monthlyGlacierTransitionDays', 0).default(90),
         monthlyGlacierStorageClass: z
@@ -211,27 +207,37 @@ export const configSchema = z
     /** The monitor's health thresholds (task/core/health.ts); retention comes from `retention`. */
     health: z
       .strictObject({
-        dailyMaxAgeHours: positive('health.dailyMaxAgeHours', 'hours').default(26),
-        weeklyMaxAgeHours: positive('health.weeklyMaxAgeHours', 'hours').default(8 * 24),
-        monthlyMaxAgeHours: positive('health.monthlyMaxAgeHours', 'hours').default(32 * 24),
-        verifyMaxAgeHours: positive('health.verifyMaxAgeHours', 'hours').default(26),
+        dailyMaxAgeHours: positive('health.dailyMaxAgeHours', 'hours').default(
+          DEFAULT_THRESHOLDS.maxAgeHours.daily,
+        ),
+        weeklyMaxAgeHours: positive('health.weeklyMaxAgeHours', 'hours').default(
+          DEFAULT_THRESHOLDS.maxAgeHours.weekly,
+        ),
+        monthlyMaxAgeHours: positive('health.monthlyMaxAgeHours', 'hours').default(
+          DEFAULT_THRESHOLDS.maxAgeHours.monthly,
+        ),
+        verifyMaxAgeHours: positive('health.verifyMaxAgeHours', 'hours').default(
+          DEFAULT_THRESHOLDS.verifyMaxAgeHours,
+        ),
         minArtifactBytes: z
           .number({ error: 'health.minArtifactBytes must be a number of bytes' })
           .int('health.minArtifactBytes must be a whole number of bytes')
           .min(0, 'health.minArtifactBytes must be >= 0')
-          .default(100 * 1024),
+          .default(DEFAULT_THRESHOLDS.minArtifactBytes),
         maxDropShare: z
           .number({ error: 'health.maxDropShare must be a share between 0 and 1' })
           .min(0, 'health.maxDropShare must be a share between 0 and 1')
           .max(1, 'health.maxDropShare must be a share between 0 and 1')
-          .default(0.5),
-        runGraceHours: positive('health.runGraceHours', 'hours').default(6),
+          .default(DEFAULT_THRESHOLDS.maxDropShare),
+        runGraceHours: positive('health.runGraceHours', 'hours').default(DEFAULT_THRESHOLDS.runGraceHours),
       })
       .prefault({}),
     task: z
       .strictObject({
-        cpu: z.number({ error: 'task.cpu must be a number of CPU units' }).default(1024),
-        memoryMiB: z.number({ error: 'task.memoryMiB must be a number of MiB' }).default(2048),
+        cpu: z.number({ error: 'task.cpu must be a number of CPU units' }).default(DEFAULT_TASK_SIZE.cpu),
+        memoryMiB: z
+          .number({ error: 'task.memoryMiB must be a number of MiB' })
+          .default(DEFAULT_TASK_SIZE.memoryMiB),
         pgMajorVersion: z
           .number({ error: PG_MAJOR_VERSION_RULE })
           .refine((v) => (IMAGE_PG_MAJORS as readonly number[]).includes(v), {
@@ -244,7 +250,7 @@ export const configSchema = z
           .int('task.ephemeralStorageGiB must be a whole number of GiB')
           .min(21, 'task.ephemeralStorageGiB must be 21-200 GiB (Fargate ephemeral storage)')
           .max(200, 'task.ephemeralStorageGiB must be 21-200 GiB (Fargate ephemeral storage)')
-          .default(50),
+          .default(DEFAULT_EPHEMERAL_STORAGE_GIB),
         logRetentionDays: z
           .number({ error: 'task.logRetentionDays must be a number of days' })
           .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), {
@@ -267,24 +273,16 @@ export const configSchema = z
       }
       seen.add(db.name);
     });
-    const size = FARGATE_SIZES[config.task.cpu];
-    if (!size) {
+    const size = fargateSizeProblem(config.task.cpu, config.task.memoryMiB, {
+      cpu: 'task.cpu',
+      memoryMiB: 'task.memoryMiB',
+    });
+    if (size) {
       ctx.addIssue({
         code: 'custom',
-        path: ['task', 'cpu'],
-        params: { got: config.task.cpu },
-        message: `task.cpu must be one of Fargate's CPU sizes (${Object.keys(FARGATE_SIZES).join(', ')})`,
-      });
-    } else if (
-      config.task.memoryMiB < size.min ||
-      config.task.memoryMiB > size.max ||
-      (config.task.memoryMiB - size.min) % size.step !== 0
-    ) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['task', 'memoryMiB'],
-        params: { got: config.task.memoryMiB },
-        message: `task.memoryMiB must be ${size.min}-${size.max} in steps of ${size.step} for task.cpu ${config.task.cpu}`,
+        path: ['task', size.key],
+        params: { got: config.task[size.key] },
+        message: size.message,
       });
     }
     const r = config.retention;
@@ -418,6 +416,15 @@ function setPath(target: Record<string, unknown>, path: readonly string[], value
     }
     current = container[index] as Record<string, unknown> | unknown[];
   });
+}
+
+function isPrefix(value: string): boolean {
+  try {
+    normalizePrefix(value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function isTimeZone(value: string): boolean {

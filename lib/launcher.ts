@@ -2,6 +2,7 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
+import { ENV } from '../task/core/env-names.ts';
 import type { BackupTask } from './backup-task.ts';
 import type { BackupNetwork } from './network.ts';
 import { NodeFunction } from './node-function.ts';
@@ -61,7 +62,7 @@ export class Launcher extends Construct {
       description: 'Starts the backup task of one database (one at a time)',
       environment: {
         ...clusterEnvironment(props.task, props.network),
-        TARGETS: Stack.of(this).toJsonString(targetsEnv),
+        [ENV.targets]: Stack.of(this).toJsonString(targetsEnv),
       },
     });
     this.function = fn.function;

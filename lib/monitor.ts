@@ -8,6 +8,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
 import { METRIC_NAMES, METRIC_NAMESPACE } from '../functions/monitor/core.ts';
+import { ENV } from '../task/core/env-names.ts';
 import { type HealthThresholds, healthThresholdsSchema } from '../task/core/health.ts';
 import { SCHEDULED_TIERS, type ScheduledTier } from '../task/core/ids.ts';
 import { MANIFEST_FILE, VERIFICATION_FILE } from '../task/core/keys.ts';
@@ -33,11 +34,6 @@ export interface MonitorProps {
   readonly expressions: { readonly check: string; readonly report: string };
   /** IANA time zone the cron expressions are read in. */
   readonly timeZone: string;
-  /**
-   * Key prefix of the backups in the bucket ('' or ending in '/').
-   * @default ''
-   */
-  readonly prefix?: string;
   /**
    * The restore Lambda, named in alerts with the exact `aws lambda invoke` line.
    * @default - alerts give the `backupctl restore` command only
@@ -79,9 +75,7 @@ export class Monitor extends Construct {
         `thresholds.${issue?.path.join('.')} ${issue?.message}, got: ${JSON.stringify(props.thresholds)}`,
       );
     }
-    const prefix = props.prefix ?? '';
-    if (prefix !== '' && !prefix.endsWith('/'))
-      throw new Error(`prefix must be '' or end in '/', got: ${prefix}`);
+    const { prefix } = props.bucket;
     this.alarmPeriod = props.alarmPeriod ?? Duration.hours(12);
     if (this.alarmPeriod.toSeconds() < 3600 || this.alarmPeriod.toSeconds() > 86400) {
       throw new Error(`alarmPeriod must be 1-24 hours, got: ${this.alarmPeriod.toHumanString()}`);
@@ -96,13 +90,13 @@ export class Monitor extends Construct {
       timeout: Duration.minutes(2),
       ...(props.logRetention ? { logRetention: props.logRetention } : {}),
       environment: {
-        BUCKET: props.bucket.bucket.bucketName,
-        PREFIX: prefix,
-        TOPIC_ARN: props.alerts.topic.topicArn,
-        DATABASES: JSON.stringify(props.databases),
-        THRESHOLDS: JSON.stringify(props.thresholds),
-        METRICS_SERVICE: this.service,
-        ...(props.restoreFunction ? { RESTORE_FUNCTION_NAME: props.restoreFunction.functionName } : {}),
+        [ENV.bucket]: props.bucket.bucket.bucketName,
+        [ENV.prefix]: prefix,
+        [ENV.alertTopicArn]: props.alerts.topic.topicArn,
+        [ENV.databases]: JSON.stringify(props.databases),
+        [ENV.healthThresholds]: JSON.stringify(props.thresholds),
+        [ENV.metricsService]: this.service,
+        ...(props.restoreFunction ? { [ENV.restoreFunctionName]: props.restoreFunction.functionName } : {}),
       },
     });
     this.function = fn.function;

@@ -5,13 +5,15 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { ENV } from '../task/core/env-names.ts';
 import { TIERS } from '../task/core/ids.ts';
-import { MANIFEST_FILE } from '../task/core/keys.ts';
+import { databaseTierPrefix, MANIFEST_FILE } from '../task/core/keys.ts';
 import { lockKey } from '../task/core/lock.ts';
 import type { AlertTopic } from './alert-topic.ts';
 import type { BackupBucket } from './backup-bucket.ts';
 import { addMediaVolume, type BackupTask, LOG_STREAM_PREFIX } from './backup-task.ts';
 import type { DatabaseConfig } from './config.ts';
+import { DEFAULT_TASK_SIZE } from './fargate-sizes.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 import type { BackupNetwork } from './network.ts';
 import { NodeFunction } from './node-function.ts';
@@ -86,9 +88,9 @@ export class Restore extends Construct {
       secretArn,
       secretKmsKeyArn: secretKeyArn,
       // The backup task's settings (the same bucket, TLS, media path) and where to report.
-      environment: { ...backupTarget.environment, ALERT_TOPIC_ARN: props.alerts.topic.topicArn },
-      cpu: props.cpu ?? 1024,
-      memoryMiB: props.memoryMiB ?? 2048,
+      environment: { ...backupTarget.environment, [ENV.alertTopicArn]: props.alerts.topic.topicArn },
+      cpu: props.cpu ?? DEFAULT_TASK_SIZE.cpu,
+      memoryMiB: props.memoryMiB ?? DEFAULT_TASK_SIZE.memoryMiB,
     });
 
     if (database.media) {
@@ -127,10 +129,11 @@ export class Restore extends Construct {
       ...(props.logRetention ? { logRetention: props.logRetention } : {}),
       environment: {
         ...clusterEnvironment(task, props.network),
-        BACKUP_BUCKET: backupBucket.bucket.bucketName,
-        LOG_GROUP_NAME: task.logGroup.logGroupName,
-        LOG_STREAM_PREFIX,
-        TARGETS: stack.toJsonString(targetsEnv),
+        [ENV.bucket]: backupBucket.bucket.bucketName,
+        ...(backupBucket.prefix ? { [ENV.prefix]: backupBucket.prefix } : {}),
+        [ENV.logGroupName]: task.logGroup.logGroupName,
+        [ENV.logStreamPrefix]: LOG_STREAM_PREFIX,
+        [ENV.targets]: stack.toJsonString(targetsEnv),
       },
     });
     const role = fn.role;
@@ -141,14 +144,20 @@ export class Restore extends Construct {
     );
     // Read-only, and only what the checks need: manifests and locks, never a dump or media archive.
     const manifests = this.targets.flatMap((t) =>
-      TIERS.map((tier) => backupBucket.bucket.arnForObjects(`${tier}/${t.database}/*/${MANIFEST_FILE}`)),
+      TIERS.map((tier) =>
+        backupBucket.bucket.arnForObjects(
+          `${databaseTierPrefix(backupBucket.prefix, tier, t.database)}*/${MANIFEST_FILE}`,
+        ),
+      ),
     );
     iam.Grant.addToPrincipal({
       grantee: role,
       actions: ['s3:GetObject'],
       resourceArns: [
         ...manifests,
-        ...this.targets.map((t) => backupBucket.bucket.arnForObjects(lockKey('', t.database))),
+        ...this.targets.map((t) =>
+          backupBucket.bucket.arnForObjects(lockKey(backupBucket.prefix, t.database)),
+        ),
       ],
     });
     // Unconditional: without ListBucket a missing lock or manifest reads as 403, not 404.

@@ -6,6 +6,7 @@
 import { Stack, Validations } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { ENV } from '../task/core/env-names.ts';
 import { type BackupTask, CONTAINER_NAME } from './backup-task.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 import type { BackupNetwork } from './network.ts';
@@ -13,10 +14,10 @@ import type { BackupNetwork } from './network.ts';
 /** The variables functions/shared/ecs.ts reads (clusterSettingsFromEnv). */
 export function clusterEnvironment(task: BackupTask, network: BackupNetwork): Record<string, string> {
   return {
-    CLUSTER_ARN: task.cluster.clusterArn,
-    CONTAINER_NAME,
-    SUBNET_IDS: network.subnetIds.join(','),
-    ASSIGN_PUBLIC_IP: network.assignPublicIp ? 'ENABLED' : 'DISABLED',
+    [ENV.clusterArn]: task.cluster.clusterArn,
+    [ENV.containerName]: CONTAINER_NAME,
+    [ENV.subnetIds]: network.subnetIds.join(','),
+    [ENV.assignPublicIp]: network.assignPublicIp ? 'ENABLED' : 'DISABLED',
   };
 }
 

@@ -5,6 +5,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
+import { ENV } from '../task/core/env-names.ts';
 import type { AlertTopic } from './alert-topic.ts';
 import { type BackupTask, CONTAINER_NAME, LOG_STREAM_PREFIX } from './backup-task.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
@@ -26,6 +27,12 @@ export interface TaskAlertsProps {
 
 /** The functions whose failed asynchronous invocations the alerter turns into alerts. */
 export type Invoker = 'launcher' | 'monitor';
+
+/** The variable that names each invoker's log group for the alerter (functions/task-alert/handler.ts). */
+const INVOKER_LOG_GROUP_ENV: Readonly<Record<Invoker, string>> = {
+  launcher: ENV.launcherLogGroup,
+  monitor: ENV.monitorLogGroup,
+};
 
 /** Lambda's handling of a failed asynchronous invocation before it becomes an alert. */
 export interface AsyncRetryOptions {
@@ -58,11 +65,11 @@ export class TaskAlerts extends Construct implements FailedInvocationAlerts {
       description:
         'Alerts when a backup task stops with a non-zero or missing exit code, or the launcher or monitor fails',
       environment: {
-        TOPIC_ARN: alerts.topic.topicArn,
-        LOG_GROUP_NAME: task.logGroup.logGroupName,
-        LOG_STREAM_PREFIX,
-        CONTAINER_NAME,
-        FAMILIES: Stack.of(this).toJsonString(
+        [ENV.alertTopicArn]: alerts.topic.topicArn,
+        [ENV.logGroupName]: task.logGroup.logGroupName,
+        [ENV.logStreamPrefix]: LOG_STREAM_PREFIX,
+        [ENV.containerName]: CONTAINER_NAME,
+        [ENV.families]: Stack.of(this).toJsonString(
           Object.fromEntries(watched.map((t) => [t.taskDefinition.family, t.database])),
         ),
       },
@@ -120,6 +127,6 @@ export class TaskAlerts extends Construct implements FailedInvocationAlerts {
       `${this.function.functionArn}:*`,
       'Added by the Lambda failure destination (grantInvoke: function versions and aliases); only the alerter.',
     );
-    this.function.addEnvironment(`${invoker.toUpperCase()}_LOG_GROUP`, fn.logGroup.logGroupName);
+    this.function.addEnvironment(INVOKER_LOG_GROUP_ENV[invoker], fn.logGroup.logGroupName);
   }
 }

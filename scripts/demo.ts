@@ -11,8 +11,8 @@ import { decideTaskAlert, TaskEventTracker } from '../functions/task-alert/core.
 import type { HealthReport } from '../task/core/health.ts';
 import { backupctl, type CliResult } from '../test/support/backupctl.ts';
 import { createAppDatabase, fingerprint, makeMediaDir, treeDigest } from '../test/support/fixtures.ts';
-import { type PgCluster, startPostgres } from '../test/support/postgres.ts';
-import { type S3Emulator, startS3 } from '../test/support/s3.ts';
+import { type PgCluster, startPostgres } from '../tools/local/postgres.ts';
+import { type S3Emulator, startS3 } from '../tools/local/s3.ts';
 
 const BUCKET = 'demo-backups';
 const proofs: { claim: string; held: boolean }[] = [];

@@ -4,6 +4,7 @@
  * PGSSLMODE …) pass to psql, pg_dump and pg_restore untouched; only PGDATABASE is checked here,
  * because it also names lock and backup keys, log lines and messages.
  */
+import { ENV } from './core/env-names.ts';
 import { DEFAULT_THRESHOLDS, type HealthThresholds, healthThresholdsSchema } from './core/health.ts';
 import { isDatabaseName } from './core/ids.ts';
 import { normalizePrefix } from './core/keys.ts';
@@ -39,8 +40,8 @@ export interface BackupConfig {
   /** zstd level. @default 3 */
   readonly zstdLevel: number;
   /**
-   * The health policy's thresholds for status and report: the monitor Lambda's THRESHOLDS
-   * variable, so an operator's shell judges as the deployed monitor does. @default DEFAULT_THRESHOLDS
+   * The health policy's thresholds for status and report: the monitor Lambda's
+   * BACKUP_HEALTH_THRESHOLDS variable, so an operator's shell judges as the deployed monitor does. @default DEFAULT_THRESHOLDS
    */
   readonly healthThresholds: HealthThresholds;
 }
@@ -53,15 +54,15 @@ const TIMEOUT_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, min: 60_000 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
   const problems: string[] = [];
-  const bucket = env.BACKUP_BUCKET ?? '';
+  const bucket = env[ENV.bucket] ?? '';
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
     problems.push(
-      bucket ? `BACKUP_BUCKET is not a valid bucket name, got: ${bucket}` : 'BACKUP_BUCKET is not set',
+      bucket ? `${ENV.bucket} is not a valid bucket name, got: ${bucket}` : `${ENV.bucket} is not set`,
     );
   }
   let prefix = '';
   try {
-    prefix = normalizePrefix(env.BACKUP_PREFIX);
+    prefix = normalizePrefix(env[ENV.prefix]);
   } catch (error) {
     problems.push((error as Error).message);
   }
@@ -113,13 +114,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
     problems.push(`BACKUP_S3_TIMEOUT must be whole seconds from 1 to 3600, got: ${env.BACKUP_S3_TIMEOUT}`);
   }
   let healthThresholds = DEFAULT_THRESHOLDS;
-  if (env.BACKUP_HEALTH_THRESHOLDS) {
-    const parsed = healthThresholdsSchema.safeParse(parseJson(env.BACKUP_HEALTH_THRESHOLDS));
+  const thresholdsJson = env[ENV.healthThresholds];
+  if (thresholdsJson) {
+    const parsed = healthThresholdsSchema.safeParse(parseJson(thresholdsJson));
     if (parsed.success) healthThresholds = parsed.data;
     else {
       const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`);
       problems.push(
-        `BACKUP_HEALTH_THRESHOLDS must be the monitor's THRESHOLDS JSON (${issues.join(', ')}), got: ${env.BACKUP_HEALTH_THRESHOLDS}`,
+        `${ENV.healthThresholds} must be thresholds JSON as the monitor function holds it (${issues.join(', ')}), got: ${thresholdsJson}`,
       );
     }
   }
@@ -130,11 +132,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
       prefix,
       region,
       ...(endpoint ? { endpoint } : {}),
-      ...(env.BACKUP_SSE_KMS_KEY_ID ? { kmsKeyId: env.BACKUP_SSE_KMS_KEY_ID } : {}),
+      ...(env[ENV.kmsKeyId] ? { kmsKeyId: env[ENV.kmsKeyId] } : {}),
       ...(answerSeconds ? { answerTimeoutMs: answerSeconds * 1000 } : {}),
     },
     ...(database ? { database } : {}),
-    ...(env.MEDIA_DIR ? { mediaDir: env.MEDIA_DIR } : {}),
+    ...(env[ENV.mediaDir] ? { mediaDir: env[ENV.mediaDir] } : {}),
     lockWaitTimeout,
     ...(partSize ? { partSize } : {}),
     zstdLevel: zstdLevel ?? 3,

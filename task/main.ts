@@ -11,6 +11,7 @@ import { describeRestore, executeRestore, planRestore } from './commands/restore
 import { checkHealth, formatReport, formatStatus } from './commands/status.ts';
 import { assertVerified, runVerify } from './commands/verify.ts';
 import { loadConfig } from './config.ts';
+import { ENV } from './core/env-names.ts';
 import { EXIT, EXIT_CODE_MEANINGS } from './core/exit-codes.ts';
 import { SCHEDULED_TIERS, type ScheduledTier, TIERS, type Tier } from './core/ids.ts';
 import { BackupError, ConfigError, DrillError } from './errors.ts';
@@ -191,7 +192,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       }
       case 'restore': {
         const target = values['target-database'] as string | undefined;
-        const notifier = createNotifier(env.ALERT_TOPIC_ARN, logger);
+        const notifier = createNotifier(env[ENV.alertTopicArn], logger);
         // The signal covers the plan too: it reads the globals artifact and the target server.
         await withInterrupt(async (interrupt) => {
           const restoreDeps = { ...deps, env, signal: interrupt };

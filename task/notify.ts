@@ -3,6 +3,7 @@
  * A notification that cannot be sent is logged, never turned into a failure of the work itself.
  */
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { snsSubject } from './core/sns-subject.ts';
 import type { Logger } from './log.ts';
 
 export interface Notifier {
@@ -15,12 +16,7 @@ export function createNotifier(topicArn: string | undefined, logger: Logger, cli
       if (!topicArn) return;
       try {
         await (client ?? new SNSClient({})).send(
-          // SNS subjects are at most 100 characters, one line.
-          new PublishCommand({
-            TopicArn: topicArn,
-            Subject: subject.replace(/\s+/g, ' ').slice(0, 100),
-            Message: body,
-          }),
+          new PublishCommand({ TopicArn: topicArn, Subject: snsSubject(subject), Message: body }),
         );
         logger.info('notification sent', { subject });
       } catch (error) {

@@ -227,12 +227,7 @@ export class SnapshotSession {
     }
   }
 
-  async close(): Promise<void> {
-    this.child.stdin?.end('ROLLBACK;\n');
-    await this.exited;
-  }
-
-  /** Ends the session at once (the dump failed; nothing to commit, a read-only transaction). */
+  /** Ends the session once its reads are done: a read-only transaction has nothing to commit. */
   kill(): void {
     this.child.kill('SIGTERM');
   }

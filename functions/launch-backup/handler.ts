@@ -6,6 +6,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ECSClient } from '@aws-sdk/client-ecs';
+import { ENV } from '../../task/core/env-names.ts';
 import { clusterSettingsFromEnv, ecsPort } from '../shared/ecs.ts';
 import { launchBackup, launchSettingsSchema } from './core.ts';
 
@@ -14,7 +15,7 @@ const ecs = new ECSClient({});
 
 const settings = launchSettingsSchema.parse({
   ...clusterSettingsFromEnv(),
-  targets: JSON.parse(process.env.TARGETS ?? '{}'),
+  targets: JSON.parse(process.env[ENV.targets] ?? '{}'),
 });
 const port = ecsPort(ecs);
 

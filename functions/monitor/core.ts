@@ -6,15 +6,17 @@
 import { z } from 'zod';
 import {
   evaluateHealth,
-  formatAlert,
-  formatWeeklyReport,
   type HealthInput,
   type HealthReport,
   type HealthThresholds,
   healthThresholdsSchema,
+} from '../../task/core/health.ts';
+import {
+  formatAlert,
+  formatWeeklyReport,
   type Message,
   type MessageContext,
-} from '../../task/core/health.ts';
+} from '../../task/core/health-messages.ts';
 import { databaseNameSchema } from '../../task/core/ids.ts';
 
 /** CloudWatch namespace of every monitor metric; the `service` dimension is the stack name. */

@@ -8,12 +8,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { Catalog } from '../../task/catalog.ts';
+import { ENV } from '../../task/core/env-names.ts';
 import { collectInventory } from '../../task/inventory.ts';
 import { createS3Client, S3Reader } from '../../task/store/s3-reader.ts';
 import { decideMonitor, METRIC_NAMESPACE, monitorEventSchema, monitorSettingsSchema } from './core.ts';
 
 const logger = new Logger({ serviceName: 'monitor' });
-const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: process.env.METRICS_SERVICE });
+const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: process.env[ENV.metricsService] });
 const sns = new SNSClient({});
 const UNITS = {
   Count: MetricUnit.Count,
@@ -23,12 +24,14 @@ const UNITS = {
 } as const;
 
 const settings = monitorSettingsSchema.parse({
-  bucket: process.env.BUCKET,
-  prefix: process.env.PREFIX ?? '',
-  topicArn: process.env.TOPIC_ARN,
-  databases: JSON.parse(process.env.DATABASES ?? '[]'),
-  thresholds: JSON.parse(process.env.THRESHOLDS ?? '{}'),
-  ...(process.env.RESTORE_FUNCTION_NAME ? { restoreFunctionName: process.env.RESTORE_FUNCTION_NAME } : {}),
+  bucket: process.env[ENV.bucket],
+  prefix: process.env[ENV.prefix] ?? '',
+  topicArn: process.env[ENV.alertTopicArn],
+  databases: JSON.parse(process.env[ENV.databases] ?? '[]'),
+  thresholds: JSON.parse(process.env[ENV.healthThresholds] ?? '{}'),
+  ...(process.env[ENV.restoreFunctionName]
+    ? { restoreFunctionName: process.env[ENV.restoreFunctionName] }
+    : {}),
 });
 const s3 = { bucket: settings.bucket, region: process.env.AWS_REGION ?? '' };
 const catalog = new Catalog(new S3Reader(createS3Client(s3), s3), settings.prefix, {

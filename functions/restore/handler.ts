@@ -6,6 +6,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { Catalog } from '../../task/catalog.ts';
+import { ENV } from '../../task/core/env-names.ts';
 import { normalizePrefix } from '../../task/core/keys.ts';
 import { BackupError } from '../../task/errors.ts';
 import { createS3Client, S3Reader } from '../../task/store/s3-reader.ts';
@@ -18,13 +19,13 @@ const ecs = new ECSClient({});
 const settings = restoreSettingsSchema.parse({
   ...clusterSettingsFromEnv(),
   region: process.env.AWS_REGION,
-  prefix: normalizePrefix(process.env.BACKUP_PREFIX),
-  logGroupName: process.env.LOG_GROUP_NAME,
-  logStreamPrefix: process.env.LOG_STREAM_PREFIX,
-  targets: JSON.parse(process.env.TARGETS ?? '{}'),
+  prefix: normalizePrefix(process.env[ENV.prefix]),
+  logGroupName: process.env[ENV.logGroupName],
+  logStreamPrefix: process.env[ENV.logStreamPrefix],
+  targets: JSON.parse(process.env[ENV.targets] ?? '{}'),
 });
 
-const s3 = { bucket: process.env.BACKUP_BUCKET ?? '', region: settings.region };
+const s3 = { bucket: process.env[ENV.bucket] ?? '', region: settings.region };
 const catalog = new Catalog(new S3Reader(createS3Client(s3), s3), settings.prefix, {
   warn: (message, data) => logger.warn(message, data ?? {}),
 });

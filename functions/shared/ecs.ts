@@ -1,5 +1,6 @@
 /** The ECS side of run-task.ts for the handlers: the SDK behind `EcsPort`, and the cluster settings from the environment. */
 import { type ECSClient, ListTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
+import { ENV } from '../../task/core/env-names.ts';
 import type { EcsPort } from './run-task.ts';
 
 export function ecsPort(ecs: ECSClient): EcsPort {
@@ -23,9 +24,9 @@ export function ecsPort(ecs: ECSClient): EcsPort {
 /** The fields of `clusterSettingsSchema` as the stack sets them (lib/launcher.ts, lib/restore.ts). */
 export function clusterSettingsFromEnv(env: NodeJS.ProcessEnv = process.env) {
   return {
-    clusterArn: env.CLUSTER_ARN,
-    containerName: env.CONTAINER_NAME,
-    subnetIds: (env.SUBNET_IDS ?? '').split(',').filter(Boolean),
-    assignPublicIp: env.ASSIGN_PUBLIC_IP === 'ENABLED',
+    clusterArn: env[ENV.clusterArn],
+    containerName: env[ENV.containerName],
+    subnetIds: (env[ENV.subnetIds] ?? '').split(',').filter(Boolean),
+    assignPublicIp: env[ENV.assignPublicIp] === 'ENABLED',
   };
 }

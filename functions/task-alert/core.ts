@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { EXIT, EXIT_CODE_MEANINGS } from '../../task/core/exit-codes.ts';
+import { snsSubject } from '../../task/core/sns-subject.ts';
 
 export const taskStateChangeSchema = z.object({
   'detail-type': z.literal('ECS Task State Change'),
@@ -170,7 +171,7 @@ export function decideTaskAlert(
     operation === 'verify' && exitCode === EXIT.drillNotRun
       ? DRILL_NOT_RUN
       : (OPERATIONS[operation] ?? OPERATIONS.backup);
-  const subject = asciiSubject(
+  const subject = snsSubject(
     `${what.title} FAILED: ${database}${tier ? ` ${tier}` : ''}, exit ${exitCode ?? 'missing'}`,
   );
   const lines = [
@@ -209,9 +210,4 @@ export function logsConsoleUrl(region: string, logGroup: string, logStream: stri
     `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}` +
     `#logsV2:log-groups/log-group/${encode(logGroup)}/log-events/${encode(logStream)}`
   );
-}
-
-/** SNS subjects: at most 100 printable ASCII characters, no line breaks. */
-export function asciiSubject(value: string): string {
-  return value.replace(/[^\x20-\x7e]/g, '?').slice(0, 100);
 }

@@ -7,21 +7,22 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { ENV } from '../../task/core/env-names.ts';
 import { alertSettingsSchema, decideTaskAlert, TaskEventTracker } from './core.ts';
 import { decideInvocationAlert, invokerLogGroupsSchema, isInvocationRecord } from './invocation.ts';
 
 const logger = new Logger({ serviceName: 'task-alert' });
 const sns = new SNSClient({});
-const topicArn = process.env.TOPIC_ARN ?? '';
+const topicArn = process.env[ENV.alertTopicArn] ?? '';
 const settings = alertSettingsSchema.parse({
-  logGroupName: process.env.LOG_GROUP_NAME,
-  logStreamPrefix: process.env.LOG_STREAM_PREFIX,
-  containerName: process.env.CONTAINER_NAME,
-  families: JSON.parse(process.env.FAMILIES ?? '{}'),
+  logGroupName: process.env[ENV.logGroupName],
+  logStreamPrefix: process.env[ENV.logStreamPrefix],
+  containerName: process.env[ENV.containerName],
+  families: JSON.parse(process.env[ENV.families] ?? '{}'),
 });
 const invokerLogGroups = invokerLogGroupsSchema.parse({
-  launcher: process.env.LAUNCHER_LOG_GROUP || undefined,
-  monitor: process.env.MONITOR_LOG_GROUP || undefined,
+  launcher: process.env[ENV.launcherLogGroup] || undefined,
+  monitor: process.env[ENV.monitorLogGroup] || undefined,
 });
 // Module scope: survives warm invocations, which is where duplicate deliveries land (see core.ts).
 const tracker = new TaskEventTracker();

@@ -4,9 +4,9 @@
  * an operator can act on, instead of the raw JSON an SNS destination would mail. No AWS imports.
  */
 import { z } from 'zod';
+import { snsSubject } from '../../task/core/sns-subject.ts';
 import { launchRequestSchema, verifyRequestSchema } from '../launch-backup/core.ts';
 import { monitorEventSchema } from '../monitor/core.ts';
-import { asciiSubject } from './core.ts';
 
 /** The invocation record of a Lambda destination (version 1.0). */
 export const invocationRecordSchema = z.object({
@@ -136,7 +136,7 @@ export function decideInvocationAlert(event: unknown, logGroups: InvokerLogGroup
       : []),
   ];
   return {
-    subject: asciiSubject(subject),
+    subject: snsSubject(subject),
     message: lines.join('\n'),
     reasons: [`${context.condition} after ${attempts ?? '?'} attempt(s): ${error}`],
   };

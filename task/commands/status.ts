@@ -4,14 +4,9 @@
  */
 
 import type { Catalog } from '../catalog.ts';
-import { formatSize } from '../core/format.ts';
-import {
-  evaluateHealth,
-  formatHours,
-  formatWeeklyReport,
-  type HealthReport,
-  type HealthThresholds,
-} from '../core/health.ts';
+import { formatHours, formatSize } from '../core/format.ts';
+import { evaluateHealth, type HealthReport, type HealthThresholds } from '../core/health.ts';
+import { formatWeeklyReport } from '../core/health-messages.ts';
 import { NotFoundError } from '../errors.ts';
 import { collectInventory } from '../inventory.ts';
 import { formatTable } from './list.ts';

@@ -8,10 +8,13 @@
  * a `warning` is reported (status, weekly report, and inside any alert) but alerts on its own never,
  * because it describes the past (a gap that rolls out of retention over months) rather than a risk
  * to the next restore.
+ *
+ * What the operators read (the alert, the weekly report) is made from the report in
+ * health-messages.ts.
  */
 
 import { z } from 'zod';
-import { formatSize } from './format.ts';
+import { formatCount, formatHours, formatLimit, formatPercent, formatSize } from './format.ts';
 import { SCHEDULED_TIERS, type ScheduledTier } from './ids.ts';
 import { type Artifact, type Manifest, totalRows } from './manifest.ts';
 import type { Verification } from './verification.ts';
@@ -174,7 +177,7 @@ export interface HealthReport {
   readonly databases: readonly DatabaseSummary[];
 }
 
-const SEVERITY_RANK: Readonly<Record<Severity, number>> = { ok: 0, warning: 1, critical: 2 };
+export const SEVERITY_RANK: Readonly<Record<Severity, number>> = { ok: 0, warning: 1, critical: 2 };
 const HOUR_MS = 3_600_000;
 
 export function worstOf(severities: Iterable<Severity>): Severity {
@@ -325,7 +328,7 @@ function checkBackup(backup: Manifest, previous: readonly Manifest[], t: HealthT
       findings.push({
         check: 'drop',
         severity: 'critical',
-        message: `${ARTIFACT_NAMES[artifact.kind]} of ${backup.id} is ${formatSize(artifact.bytes)}, ${percent(drop)} below the median ${formatSize(median)} of the previous ${history.length} ${backup.tier} backups (limit ${percent(t.maxDropShare)})`,
+        message: `${ARTIFACT_NAMES[artifact.kind]} of ${backup.id} is ${formatSize(artifact.bytes)}, ${formatPercent(drop)} below the median ${formatSize(median)} of the previous ${history.length} ${backup.tier} backups (limit ${formatPercent(t.maxDropShare)})`,
       });
     }
   }
@@ -338,7 +341,7 @@ function checkBackup(backup: Manifest, previous: readonly Manifest[], t: HealthT
       findings.push({
         check: 'drop',
         severity: 'critical',
-        message: `${backup.id} holds ${formatCount(rows)} rows in total, ${percent(drop)} below the median ${formatCount(median)} of the previous ${history.length} ${backup.tier} backups (limit ${percent(t.maxDropShare)})`,
+        message: `${backup.id} holds ${formatCount(rows)} rows in total, ${formatPercent(drop)} below the median ${formatCount(median)} of the previous ${history.length} ${backup.tier} backups (limit ${formatPercent(t.maxDropShare)})`,
       });
     }
   }
@@ -462,7 +465,7 @@ function hoursBetween(from: number, now: Date): number {
   return Math.max(0, (now.getTime() - from) / HOUR_MS);
 }
 
-function medianOf(values: readonly number[]): number | undefined {
+export function medianOf(values: readonly number[]): number | undefined {
   if (values.length === 0) return undefined;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -486,192 +489,3 @@ const ARTIFACT_NAMES: Readonly<Record<Artifact['kind'], string>> = {
   globals: 'roles (globals)',
   media: 'media archive',
 };
-
-// ---- formatting, shared by the SNS alert, the weekly report and `backupctl status` ----
-
-/** "31.0 h" below two days, "9.2 days" from there. */
-export function formatHours(hoursValue: number): string {
-  return hoursValue < 48 ? `${hoursValue.toFixed(1)} h` : `${(hoursValue / 24).toFixed(1)} days`;
-}
-
-/** A configured limit: "26 h", "8 days". */
-export function formatLimit(hoursValue: number): string {
-  return hoursValue >= 48 && hoursValue % 24 === 0 ? `${hoursValue / 24} days` : `${hoursValue} h`;
-}
-
-function formatCount(value: number): string {
-  return Math.round(value).toLocaleString('en-US');
-}
-
-function percent(share: number): string {
-  return `${Math.round(share * 100)}%`;
-}
-
-export interface MessageContext {
-  /** Where the backups are, for the text (e.g. `s3://my-backups`). */
-  readonly location?: string;
-  /** The restore Lambda's name: adds the `aws lambda invoke` restore line. */
-  readonly restoreFunctionName?: string;
-}
-
-export interface Message {
-  /** At most 100 printable ASCII characters (SNS's limit for email subjects). */
-  readonly subject: string;
-  readonly body: string;
-}
-
-const SUBJECT_MAX = 100;
-const CHECK_RANK: Readonly<Record<CheckName, number>> = Object.fromEntries(
-  CHECKS.map((c, i) => [c, i]),
-) as Record<CheckName, number>;
-
-interface LocatedFinding extends Finding {
-  readonly database: string;
-  readonly tier: ScheduledTier;
-}
-
-function allFindings(report: HealthReport): LocatedFinding[] {
-  return report.verdicts
-    .flatMap((v) => v.findings.map((f) => ({ ...f, database: v.database, tier: v.tier })))
-    .sort(
-      (a, b) =>
-        SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
-        CHECK_RANK[a.check] - CHECK_RANK[b.check] ||
-        a.database.localeCompare(b.database) ||
-        SCHEDULED_TIERS.indexOf(a.tier) - SCHEDULED_TIERS.indexOf(b.tier),
-    );
-}
-
-/**
- * The alert: the subject names the database and the worst problem; the body lists every finding,
- * the newest good backup of each database, and the commands to investigate and to restore.
- */
-export function formatAlert(report: HealthReport, context: MessageContext = {}): Message {
-  const findings = allFindings(report);
-  const worst = findings[0];
-  const subject = worst
-    ? subjectFor(
-        `Backup ${worst.severity.toUpperCase()} ${worst.database}: `,
-        worst.message,
-        findings.length - 1,
-      )
-    : 'Backups healthy';
-  const lines = [
-    `Backups${context.location ? ` in ${context.location}` : ''} are ${report.healthy ? (findings.length > 0 ? 'healthy, with warnings' : 'healthy') : 'UNHEALTHY'} (checked ${report.checkedAt}).`,
-    '',
-    'Findings:',
-    ...(findings.length > 0
-      ? findings.map((f) => `  ${f.severity.toUpperCase().padEnd(8)}  ${f.database} ${f.tier}: ${f.message}`)
-      : ['  none']),
-    '',
-    'Newest good backup:',
-    ...report.databases.map((d) => `  ${d.database}: ${describeGood(d)}`),
-    '',
-    'Newest backup per tier:',
-    ...report.verdicts.map(
-      (v) =>
-        `  ${v.database} ${v.tier.padEnd(7)}  ${v.newest ? `${v.newest.id}, ${formatHours(v.newest.ageHours)} ago, ${formatSize(v.newest.bytes)}` : 'none'}  (${v.count} complete)`,
-    ),
-  ];
-  const affected = [
-    ...new Set(
-      findings.length > 0 ? findings.map((f) => f.database) : report.databases.map((d) => d.database),
-    ),
-  ];
-  lines.push('', 'Investigate:', '  backupctl status');
-  for (const database of affected) {
-    lines.push(`  backupctl list --database ${database}`, `  PGDATABASE=${database} backupctl verify latest`);
-  }
-  for (const database of affected) {
-    const good = report.databases.find((d) => d.database === database)?.newestGood;
-    if (!good) continue;
-    lines.push(
-      '',
-      `Restore ${database} from ${good.id} (replaces database ${database}; a pre-restore backup is taken first):`,
-    );
-    if (context.restoreFunctionName) {
-      const payload = JSON.stringify({ database, backup: good.id, confirm: database });
-      lines.push(
-        `  aws lambda invoke --function-name ${context.restoreFunctionName} --cli-binary-format raw-in-base64-out --payload '${payload}' out.json`,
-      );
-    }
-    lines.push(`  backupctl restore ${good.id} --confirm ${database}`);
-  }
-  return { subject, body: `${lines.join('\n')}\n` };
-}
-
-function describeGood(d: DatabaseSummary): string {
-  const g = d.newestGood;
-  if (!g) return 'none: no backup passes the checks';
-  return `${g.id}, finished ${g.finishedAt} (${formatHours(g.ageHours)} ago), ${formatSize(g.bytes)}, ${g.verified ? 'verified' : 'not verified'}`;
-}
-
-/** "Backup CRITICAL app: <message> (+2 more)", cut to the SNS subject limit. */
-function subjectFor(head: string, message: string, more: number): string {
-  const tail = more > 0 ? ` (+${more} more)` : '';
-  const room = SUBJECT_MAX - head.length - tail.length;
-  const text = message.length > room ? `${message.slice(0, Math.max(0, room - 3))}...` : message;
-  return asciiLine(`${head}${text}${tail}`).slice(0, SUBJECT_MAX);
-}
-
-// SNS subjects: printable ASCII, no line breaks.
-function asciiLine(value: string): string {
-  return value.replace(/[^\x20-\x7e]/g, '?');
-}
-
-/**
- * The weekly report: per database its backups per tier, the newest, sizes and their trend, the last
- * verification and its restore time, and the storage used.
- */
-export function formatWeeklyReport(report: HealthReport, context: MessageContext = {}): Message {
-  const findings = allFindings(report);
-  const totalStored = report.verdicts.reduce((sum, v) => sum + v.storedBytes, 0);
-  const state = report.healthy
-    ? findings.length > 0
-      ? `${findings.length} warning(s)`
-      : 'healthy'
-    : 'UNHEALTHY';
-  const subject = asciiLine(
-    `Backup report ${report.checkedAt.slice(0, 10)}: ${report.databases.length} database${report.databases.length === 1 ? '' : 's'}, ${state}`,
-  ).slice(0, SUBJECT_MAX);
-  const lines = [
-    `Weekly backup report${context.location ? ` for ${context.location}` : ''}, ${report.checkedAt}.`,
-    `Overall: ${state}; storage used ${formatSize(totalStored)}.`,
-  ];
-  for (const d of report.databases) {
-    lines.push('', `== ${d.database} (${d.status}) ==`);
-    for (const v of report.verdicts.filter((x) => x.database === d.database)) {
-      const newest = v.newest
-        ? `newest ${v.newest.id} (${formatHours(v.newest.ageHours)} ago, ${formatSize(v.newest.bytes)}, took ${Math.round(v.newest.durationSeconds)} s)`
-        : 'no backup';
-      lines.push(
-        `  ${v.tier.padEnd(7)}  ${v.count} backup${v.count === 1 ? '' : 's'}, ${formatSize(v.storedBytes)} stored; ${newest}`,
-        `           sizes, newest first: ${v.sizes.length > 0 ? v.sizes.map(formatSize).join(', ') : '-'}${trend(v.sizes)}`,
-      );
-    }
-    const ver = d.verification;
-    lines.push(
-      ver
-        ? `  last verification: ${ver.id} ${ver.ok ? 'passed' : 'FAILED'} ${formatHours(ver.ageHours)} ago${ver.restoreSeconds !== undefined ? `; test restore took ${Math.round(ver.restoreSeconds)} s` : ''}`
-        : '  last verification: none',
-      `  newest good backup: ${describeGood(d)}`,
-    );
-  }
-  lines.push('', 'Findings:');
-  lines.push(
-    ...(findings.length > 0
-      ? findings.map((f) => `  ${f.severity.toUpperCase().padEnd(8)}  ${f.database} ${f.tier}: ${f.message}`)
-      : ['  none']),
-  );
-  lines.push('', 'Details: backupctl status');
-  return { subject, body: `${lines.join('\n')}\n` };
-}
-
-/** "; trend +12% against the median of the previous" or nothing without history. */
-function trend(sizes: readonly number[]): string {
-  const [newest, ...previous] = sizes;
-  const median = medianOf(previous);
-  if (newest === undefined || median === undefined || median === 0) return '';
-  const change = (newest - median) / median;
-  return `; ${change >= 0 ? '+' : '-'}${percent(Math.abs(change))} against the median of the previous ${previous.length}`;
-}

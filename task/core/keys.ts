@@ -2,6 +2,7 @@
  * The S3 key layout (DESIGN.md): `<prefix><tier>/<database>/<timestamp>/<file>`. The tier comes
  * first so lifecycle rules can filter by prefix. Shared by backupctl and the Lambdas.
  */
+import { ENV } from './env-names.ts';
 import { type BackupId, formatBackupId, type Tier } from './ids.ts';
 
 export const ARTIFACT_FILES = {
@@ -25,7 +26,7 @@ export function normalizePrefix(prefix: string | undefined): string {
   for (const segment of segments) {
     if (segment === '' || segment === '.' || segment === '..' || !/^[A-Za-z0-9_.=-]+$/.test(segment)) {
       throw new Error(
-        `BACKUP_PREFIX must be path segments of letters, digits, "_", ".", "=" or "-", got: ${prefix}`,
+        `${ENV.prefix} must be path segments of letters, digits, "_", ".", "=" or "-", got: ${prefix}`,
       );
     }
   }

@@ -66,7 +66,7 @@ describe('BackupTask', () => {
 
   it('fails when the CPU size is not a Fargate size', () => {
     expect(() => newTask({ cpu: 300 })).toThrow(
-      'cpu must be one of 256, 512, 1024, 2048, 4096, 8192, 16384, got: 300',
+      "cpu must be one of Fargate's CPU sizes (256, 512, 1024, 2048, 4096, 8192, 16384), got: 300",
     );
   });
 

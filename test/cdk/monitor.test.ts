@@ -37,10 +37,10 @@ describe('monitor function', () => {
       Architectures: ['arm64'],
       Environment: {
         Variables: Match.objectLike({
-          BUCKET: Match.anyValue(),
-          TOPIC_ARN: Match.anyValue(),
+          BACKUP_BUCKET: Match.anyValue(),
+          ALERT_TOPIC_ARN: Match.anyValue(),
           DATABASES: '["app"]',
-          THRESHOLDS: Match.stringLikeRegexp('"daily":30'),
+          BACKUP_HEALTH_THRESHOLDS: Match.stringLikeRegexp('"daily":30'),
           METRICS_SERVICE: 'Test',
           RESTORE_FUNCTION_NAME: { Ref: Match.stringLikeRegexp('^RestoreFunction') },
         }),
@@ -207,7 +207,6 @@ describe('props validation', () => {
   it.each([
     [{ databases: [] }, 'databases must list at least one database, got: []'],
     [{ alarmPeriod: Duration.minutes(30) }, 'alarmPeriod must be 1-24 hours, got: 30 minutes'],
-    [{ prefix: 'env' }, "prefix must be '' or end in '/', got: env"],
     [
       { thresholds: { ...DEFAULT_THRESHOLDS, maxDropShare: 2 } },
       'thresholds.maxDropShare Too big: expected number to be <=1',

@@ -8,17 +8,17 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { backupctl, type CliResult, expectFailure } from '../support/backupctl.ts';
-import { addIncompressibleTable, createAppDatabase, makeMediaDir } from '../support/fixtures.ts';
-import { freePort, PG_BIN, type PgCluster, startPostgres } from '../support/postgres.ts';
-import { startProxy } from '../support/proxy.ts';
+import { freePort, PG_BIN, type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
 import {
   getObjectBytes,
   openMultipartUploads,
   putObjectBytes,
   type S3Emulator,
   startS3,
-} from '../support/s3.ts';
+} from '../../tools/local/s3.ts';
+import { backupctl, type CliResult, expectFailure } from '../support/backupctl.ts';
+import { addIncompressibleTable, createAppDatabase, makeMediaDir } from '../support/fixtures.ts';
+import { startProxy } from '../support/proxy.ts';
 
 const BUCKET = 'failure-backups';
 let pg: PgCluster;

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Manifest, parseManifest } from '../../task/core/manifest.ts';
+import { type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { getObjectBytes, openMultipartUploads, type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl } from '../support/backupctl.ts';
 import { createAppDatabase, fingerprint, makeMediaDir, treeDigest } from '../support/fixtures.ts';
-import { type PgCluster, startPostgres } from '../support/postgres.ts';
-import { getObjectBytes, openMultipartUploads, type S3Emulator, startS3 } from '../support/s3.ts';
 import { sh } from '../support/shell.ts';
 
 const BUCKET = 'roundtrip-backups';

@@ -7,10 +7,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl, expectFailure, ROOT } from '../support/backupctl.ts';
 import { createAppDatabase, makeMediaDir } from '../support/fixtures.ts';
-import { type PgCluster, startPostgres } from '../support/postgres.ts';
-import { type S3Emulator, startS3 } from '../support/s3.ts';
 import { sh } from '../support/shell.ts';
 
 const BUCKET = 'bundle-backups';

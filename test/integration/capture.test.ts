@@ -12,10 +12,10 @@ import { type Manifest, parseManifest } from '../../task/core/manifest.ts';
 import { readFingerprint } from '../../task/pg-fingerprint.ts';
 import { planMissingRoles } from '../../task/pg-globals.ts';
 import { libpqEnv, transactionReader } from '../../task/postgres.ts';
+import { type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { getObjectBytes, openMultipartUploads, type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl, expectFailure } from '../support/backupctl.ts';
 import { createShopDatabase, fingerprint, SHOP_ROLE_PASSWORD } from '../support/fixtures.ts';
-import { type PgCluster, startPostgres } from '../support/postgres.ts';
-import { getObjectBytes, openMultipartUploads, type S3Emulator, startS3 } from '../support/s3.ts';
 import { sh } from '../support/shell.ts';
 
 const BUCKET = 'capture-backups';

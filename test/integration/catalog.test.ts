@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../task/core/manifest.ts';
+import { type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl, expectFailure } from '../support/backupctl.ts';
 import { createAppDatabase, fingerprint, makeMediaDir } from '../support/fixtures.ts';
-import { type PgCluster, startPostgres } from '../support/postgres.ts';
-import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../support/s3.ts';
 
 const BUCKET = 'catalog-backups';
 let pg: PgCluster;

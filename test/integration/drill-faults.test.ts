@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../task/core/manifest.ts';
 import type { Verification } from '../../task/core/verification.ts';
+import { type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl } from '../support/backupctl.ts';
 import { addIncompressibleTable, createAppDatabase } from '../support/fixtures.ts';
-import { type PgCluster, startPostgres } from '../support/postgres.ts';
 import { startProxy } from '../support/proxy.ts';
-import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../support/s3.ts';
 
 const BUCKET = 'drill-faults';
 /** ~26 MB of table that zstd cannot shrink: the test restore needs far more than the small TMPDIR has. */

@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl, type CliResult, expectFailure } from '../support/backupctl.ts';
 import { createAppDatabase, makeMediaDir } from '../support/fixtures.ts';
-import { type PgCluster, startPostgres } from '../support/postgres.ts';
-import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../support/s3.ts';
 
 let pg: PgCluster;
 let s3: S3Emulator;

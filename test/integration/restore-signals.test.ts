@@ -9,10 +9,10 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PG_BIN, type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl, expectFailure } from '../support/backupctl.ts';
 import { addIncompressibleTable, createShopDatabase, fingerprint } from '../support/fixtures.ts';
-import { PG_BIN, type PgCluster, startPostgres } from '../support/postgres.ts';
-import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../support/s3.ts';
 
 const BUCKET = 'restore-signals';
 let pg: PgCluster;

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../task/core/manifest.ts';
+import { type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl, type CliResult, expectFailure } from '../support/backupctl.ts';
 import {
   addIncompressibleTable,
@@ -17,8 +19,6 @@ import {
   makeMediaDir,
   treeDigest,
 } from '../support/fixtures.ts';
-import { type PgCluster, startPostgres } from '../support/postgres.ts';
-import { getObjectBytes, putObjectBytes, type S3Emulator, startS3 } from '../support/s3.ts';
 import { sh } from '../support/shell.ts';
 
 const BUCKET = 'restore-backups';

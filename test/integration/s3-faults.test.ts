@@ -1,5 +1,5 @@
 /**
- * S3 that misbehaves, through the fault proxy (test/support/fault-proxy.ts) in front of the
+ * S3 that misbehaves, through the fault proxy (tools/local/fault-proxy.ts) in front of the
  * emulator: a part that never answers, SIGTERM while it hangs, persistent throttling, and a
  * CompleteMultipartUpload whose answer is lost. Each ends with the exit code and one sentence an
  * operator can act on, no backup objects left behind, no lock held, the earlier backup intact.
@@ -8,11 +8,11 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type FaultProxy, on, startFaultProxy } from '../../tools/local/fault-proxy.ts';
+import { type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { getObjectBytes, type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl, type CliResult, expectFailure } from '../support/backupctl.ts';
-import { type FaultProxy, on, startFaultProxy } from '../support/fault-proxy.ts';
 import { addIncompressibleTable, createAppDatabase } from '../support/fixtures.ts';
-import { type PgCluster, startPostgres } from '../support/postgres.ts';
-import { getObjectBytes, type S3Emulator, startS3 } from '../support/s3.ts';
 
 const BUCKET = 'fault-backups';
 /** Seconds S3 may stay silent: short, so a hung part fails within seconds, not minutes. */

@@ -11,6 +11,8 @@ import { diffFingerprints } from '../../task/core/fingerprint.ts';
 import { type Manifest, parseManifest } from '../../task/core/manifest.ts';
 import { readFingerprint } from '../../task/pg-fingerprint.ts';
 import { libpqEnv, transactionReader } from '../../task/postgres.ts';
+import { type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { getObjectBytes, type S3Emulator, startS3, TEST_CREDENTIALS } from '../../tools/local/s3.ts';
 import { backupctl, ROOT } from '../support/backupctl.ts';
 import {
   createShopDatabase,
@@ -19,8 +21,6 @@ import {
   SHOP_ROLE_PASSWORD,
   treeDigest,
 } from '../support/fixtures.ts';
-import { type PgCluster, startPostgres } from '../support/postgres.ts';
-import { getObjectBytes, type S3Emulator, startS3, TEST_CREDENTIALS } from '../support/s3.ts';
 import { sh } from '../support/shell.ts';
 
 const BUCKET = 'my-backups';

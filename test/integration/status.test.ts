@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_THRESHOLDS, type HealthReport } from '../../task/core/health.ts';
+import { type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { putObjectBytes, type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl, expectFailure } from '../support/backupctl.ts';
 import { addIncompressibleTable, createAppDatabase, makeMediaDir } from '../support/fixtures.ts';
-import { type PgCluster, startPostgres } from '../support/postgres.ts';
-import { putObjectBytes, type S3Emulator, startS3 } from '../support/s3.ts';
 
 const BUCKET = 'status-backups';
 const DAY = 86_400_000;
@@ -107,7 +107,7 @@ describe('backupctl status', () => {
     });
     expectFailure(
       invalid,
-      /BACKUP_HEALTH_THRESHOLDS must be the monitor's THRESHOLDS JSON \(maxAgeHours\.daily/,
+      /BACKUP_HEALTH_THRESHOLDS must be thresholds JSON as the monitor function holds it \(maxAgeHours\.daily/,
       2,
     );
   });

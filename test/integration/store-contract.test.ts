@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, vi } from 'vitest';
 import { S3Store } from '../../task/store/s3.ts';
 import { createS3Client } from '../../task/store/s3-reader.ts';
-import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
-import { type S3Emulator, startS3, TEST_CREDENTIALS } from '../support/s3.ts';
+import { type FaultProxy, startFaultProxy } from '../../tools/local/fault-proxy.ts';
+import { type S3Emulator, startS3, TEST_CREDENTIALS } from '../../tools/local/s3.ts';
 import { describeStoreContract } from '../unit/store/contract.ts';
 
 const BUCKET = 'contract';

@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { PG_BIN } from './postgres.ts';
+import { PG_BIN } from '../../tools/local/postgres.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const BACKUPCTL = join(ROOT, 'task', 'backupctl.js');

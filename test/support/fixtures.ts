@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { PgCluster } from './postgres.ts';
+import type { PgCluster } from '../../tools/local/postgres.ts';
 
 export const APP_SCHEMA_SQL = `
 CREATE SCHEMA billing;

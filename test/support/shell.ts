@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { PG_BIN } from './postgres.ts';
+import { PG_BIN } from '../../tools/local/postgres.ts';
 
 /** Runs a bash pipeline (pipefail) with the PostgreSQL 15 binaries first on PATH; rejects on failure. */
 export function sh(

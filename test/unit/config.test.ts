@@ -38,7 +38,7 @@ describe('loadConfig', () => {
     [{ ...base, BACKUP_ZSTD_LEVEL: '25' }, 'BACKUP_ZSTD_LEVEL must be a whole number from 1 to 19, got: 25'],
     [
       { ...base, BACKUP_HEALTH_THRESHOLDS: '{daily: 26}' },
-      "BACKUP_HEALTH_THRESHOLDS must be the monitor's THRESHOLDS JSON",
+      'BACKUP_HEALTH_THRESHOLDS must be thresholds JSON as the monitor function holds it',
     ],
   ])('fails with a message naming the setting (%o)', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

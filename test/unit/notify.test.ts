@@ -27,6 +27,16 @@ describe('createNotifier', () => {
     expect(input?.Subject).not.toContain('\n');
   });
 
+  it('replaces characters SNS refuses in a subject, so the notification is not lost', async () => {
+    sns.on(PublishCommand).resolves({ MessageId: '1' });
+    await createNotifier('arn:aws:sns:eu-west-1:1:alerts', quiet().logger, new SNSClient({})).notify(
+      'Restore of café from daily/café/20261126T020000Z — FAILED',
+      'body',
+    );
+    const input = sns.commandCalls(PublishCommand)[0]?.args[0].input;
+    expect(input?.Subject).toBe('Restore of caf? from daily/caf?/20261126T020000Z ? FAILED');
+  });
+
   it('sends nothing outside AWS (no topic configured)', async () => {
     await createNotifier(undefined, quiet().logger, new SNSClient({})).notify('s', 'b');
     expect(sns.commandCalls(PublishCommand)).toHaveLength(0);

@@ -3,12 +3,11 @@ import {
   DEFAULT_THRESHOLDS,
   evaluateHealth,
   type Finding,
-  formatAlert,
-  formatWeeklyReport,
   type HealthInput,
   type HealthThresholds,
   type OrphanFolder,
 } from '../../../task/core/health.ts';
+import { formatAlert, formatWeeklyReport } from '../../../task/core/health-messages.ts';
 import { formatTimestamp, type ScheduledTier } from '../../../task/core/ids.ts';
 import type { Manifest } from '../../../task/core/manifest.ts';
 import type { Verification } from '../../../task/core/verification.ts';

@@ -176,11 +176,11 @@ describe('monitor handler', () => {
 
   beforeAll(async () => {
     vi.stubEnv('AWS_REGION', 'eu-west-1');
-    vi.stubEnv('BUCKET', 'backups');
-    vi.stubEnv('PREFIX', '');
-    vi.stubEnv('TOPIC_ARN', 'arn:aws:sns:eu-west-1:123456789012:alerts');
+    vi.stubEnv('BACKUP_BUCKET', 'backups');
+    vi.stubEnv('BACKUP_PREFIX', '');
+    vi.stubEnv('ALERT_TOPIC_ARN', 'arn:aws:sns:eu-west-1:123456789012:alerts');
     vi.stubEnv('DATABASES', JSON.stringify(['app']));
-    vi.stubEnv('THRESHOLDS', JSON.stringify(DEFAULT_THRESHOLDS));
+    vi.stubEnv('BACKUP_HEALTH_THRESHOLDS', JSON.stringify(DEFAULT_THRESHOLDS));
     vi.stubEnv('RESTORE_FUNCTION_NAME', 'Stack-Restore');
     vi.stubEnv('METRICS_SERVICE', 'Stack');
     // Dev mode sends Powertools output to the global console, where the test reads the EMF lines.

@@ -312,7 +312,7 @@ describe('task-alert handler', () => {
   let handler: (event: unknown) => Promise<{ action: string }>;
 
   beforeAll(async () => {
-    vi.stubEnv('TOPIC_ARN', 'arn:aws:sns:eu-west-1:123456789012:alerts');
+    vi.stubEnv('ALERT_TOPIC_ARN', 'arn:aws:sns:eu-west-1:123456789012:alerts');
     vi.stubEnv('LOG_GROUP_NAME', settings.logGroupName);
     vi.stubEnv('LOG_STREAM_PREFIX', settings.logStreamPrefix);
     vi.stubEnv('CONTAINER_NAME', settings.containerName);
