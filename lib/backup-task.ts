@@ -7,6 +7,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import type { Tier } from '../task/core/ids.ts';
 import type { BackupBucket } from './backup-bucket.ts';
 import type { DatabaseConfig, MediaConfig } from './config.ts';
 import type { BackupNetwork } from './network.ts';
@@ -76,6 +77,14 @@ export interface BackupTaskProps {
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Object Lock for every object backupctl writes below a tier: this mode, for that tier's days.
+   * @default - none (the bucket's default retention, if any, applies)
+   */
+  readonly objectLock?: {
+    readonly mode: 'GOVERNANCE' | 'COMPLIANCE';
+    readonly days: Readonly<Record<Tier, number>>;
+  };
 }
 
 /** What a launcher needs to start the backup task of one database. */
@@ -223,6 +232,10 @@ export class BackupTask extends Construct {
       TMPDIR: TMP_PATH,
     };
     if (database.media) environment.MEDIA_DIR = mediaDirectory(database.media);
+    if (props.objectLock) {
+      environment.BACKUP_OBJECT_LOCK_MODE = props.objectLock.mode;
+      environment.BACKUP_OBJECT_LOCK_DAYS = JSON.stringify(props.objectLock.days);
+    }
     const { taskDefinition, container } = this.addTaskDefinition(scope, {
       secretArn: database.secretArn,
       secretKmsKeyArn: database.secretKmsKeyArn,

@@ -85,8 +85,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     const config = loadConfig(env);
     const s3 = { ...config.store, ...answerTimeoutFromEnv(env) };
     const store = new S3Store(createS3Client(s3), s3);
-    const catalog = new Catalog(store, config.store.prefix, logger);
-    const deps = { config, store, catalog, logger, toolVersion: packageJson.version, now: clock(env) };
+    const now = clock(env);
+    const catalog = new Catalog(store, config.store.prefix, logger, {
+      replicationWindowHours: config.replicationWindowHours,
+      now,
+    });
+    const deps = { config, store, catalog, logger, toolVersion: packageJson.version, now };
     const lock = (database: string, operation: 'backup' | 'restore', detail: string) => ({
       store,
       prefix: config.store.prefix,
