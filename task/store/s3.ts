@@ -90,7 +90,9 @@ export class S3Store extends S3Reader implements ObjectStore {
   }
 
   /** The Object Lock of a write to `key`: its tier's mode and retain-until date, or none. */
-  private retention(key: string): Pick<PutObjectCommandInput, 'ObjectLockMode' | 'ObjectLockRetainUntilDate'> {
+  private retention(
+    key: string,
+  ): Pick<PutObjectCommandInput, 'ObjectLockMode' | 'ObjectLockRetainUntilDate'> {
     const { objectLock, prefix = '', now = () => new Date() } = this.lockSettings;
     if (!objectLock || !key.startsWith(prefix)) return {};
     const tier = key.slice(prefix.length).split('/', 1)[0] ?? '';
