@@ -45,7 +45,24 @@ export interface BackupBucketProps {
    * @default - no Object Lock
    */
   readonly objectLockRetentionDays?: number;
+  /**
+   * Mode of that default retention.
+   * @default 'GOVERNANCE'
+   */
+  readonly objectLockMode?: ObjectLockMode;
+  /**
+   * A fixed bucket name (a replica's, which the primary's replication rules name before it exists).
+   * @default - a name CloudFormation generates
+   */
+  readonly bucketName?: string;
+  /**
+   * An alias for the bucket's key (`alias/...`), so another stack can name the key before it exists.
+   * @default - no alias
+   */
+  readonly keyAlias?: string;
 }
+
+export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
 
 const STORAGE_CLASSES: Record<GlacierStorageClass, s3.StorageClass> = {
   GLACIER_IR: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
@@ -64,6 +81,8 @@ export class BackupBucket extends Construct {
   readonly accessLogsBucket: s3.Bucket;
   /** Normalized key prefix: '' or ending in '/'. */
   readonly prefix: string;
+  /** Object Lock is on: writers then also need s3:PutObjectRetention to lock each object. */
+  readonly objectLockEnabled: boolean;
 
   constructor(scope: Construct, id: string, props: BackupBucketProps) {
     super(scope, id);
@@ -92,6 +111,7 @@ export class BackupBucket extends Construct {
     }
     const lockDays = props.objectLockRetentionDays;
     const shortest = Math.min(...TIERS.map((tier) => props.retentionDays[tier]));
+    this.objectLockEnabled = lockDays !== undefined;
     if (lockDays !== undefined && (!Number.isInteger(lockDays) || lockDays < 1 || lockDays > shortest)) {
       throw new Error(`objectLockRetentionDays must be 1-${shortest} days, got: ${lockDays}`);
     }
@@ -100,6 +120,7 @@ export class BackupBucket extends Construct {
       description: 'Encrypts the PostgreSQL and media backups',
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
+      ...(props.keyAlias ? { alias: props.keyAlias } : {}),
     });
 
     // cdk.json turns on log delivery by bucket policy (ACLs off); without that flag CDK grants the
@@ -128,6 +149,7 @@ export class BackupBucket extends Construct {
       expiration: Duration.days(props.retentionDays[tier]),
     });
     this.bucket = new s3.Bucket(this, 'Bucket', {
+      ...(props.bucketName ? { bucketName: props.bucketName } : {}),
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: this.key,
       bucketKeyEnabled: true,
@@ -142,7 +164,10 @@ export class BackupBucket extends Construct {
         ? {}
         : {
             objectLockEnabled: true,
-            objectLockDefaultRetention: s3.ObjectLockRetention.governance(Duration.days(lockDays)),
+            objectLockDefaultRetention:
+              props.objectLockMode === 'COMPLIANCE'
+                ? s3.ObjectLockRetention.compliance(Duration.days(lockDays))
+                : s3.ObjectLockRetention.governance(Duration.days(lockDays)),
           }),
       lifecycleRules: [
         tierRule('daily'),
@@ -211,7 +236,7 @@ export class BackupBucket extends Construct {
     ];
     iam.Grant.addToPrincipal({
       grantee,
-      actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject'],
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject', ...this.lockWrites()],
       resourceArns: objectResources,
     });
     for (const resource of objectResources) {
@@ -239,7 +264,7 @@ export class BackupBucket extends Construct {
     );
     iam.Grant.addToPrincipal({
       grantee,
-      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload', ...this.lockWrites()],
       resourceArns: [safetyBackups],
     });
     for (const resource of readResources) {
@@ -250,6 +275,14 @@ export class BackupBucket extends Construct {
       );
     }
     this.grantLockAndList(grantee, database);
+  }
+
+  /**
+   * Setting an object's retention on write takes s3:PutObjectRetention. Without
+   * s3:BypassGovernanceRetention it can only lengthen a lock, never shorten or remove one.
+   */
+  private lockWrites(): string[] {
+    return this.objectLockEnabled ? ['s3:PutObjectRetention'] : [];
   }
 
   private grantLockAndList(grantee: iam.IRole, database: string): void {

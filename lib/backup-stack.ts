@@ -1,15 +1,17 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { DEFAULT_THRESHOLDS } from '../task/core/health.ts';
 import { AlertTopic } from './alert-topic.ts';
 import { BackupBucket } from './backup-bucket.ts';
 import { BackupTask } from './backup-task.ts';
-import type { BackupConfig } from './config.ts';
+import { type BackupConfig, objectLockDays } from './config.ts';
 import { BackupDashboard } from './dashboard.ts';
 import { Launcher } from './launcher.ts';
 import { Monitor } from './monitor.ts';
 import { BackupNetwork } from './network.ts';
+import { type ReplicaPlacement, replicaPlacement } from './replica-placement.ts';
+import { BucketReplication } from './replication.ts';
 import { Restore } from './restore.ts';
 import { BackupSchedules } from './schedules.ts';
 import { TaskAlerts } from './task-alerts.ts';
@@ -35,11 +37,21 @@ export class BackupStack extends Stack {
   readonly taskAlerts: TaskAlerts;
   readonly monitor: Monitor;
   readonly dashboard: BackupDashboard;
+  /** Where the offsite copy lives, when `replica` is configured; the ReplicaStack takes the same. */
+  readonly replica?: ReplicaPlacement;
+  readonly replication?: BucketReplication;
 
   constructor(scope: Construct, id: string, props: BackupStackProps) {
     super(scope, id, props);
     const { config } = props;
     const logRetention = config.task.logRetentionDays as logs.RetentionDays;
+    if (config.replica) {
+      this.replica = replicaPlacement(
+        config.replica,
+        this.stackName,
+        Token.isUnresolved(this.account) ? undefined : this.account,
+      );
+    }
 
     this.network = new BackupNetwork(this, 'Network', { vpc: config.vpc, flowLogRetention: logRetention });
     this.bucket = new BackupBucket(this, 'Backups', {
@@ -76,6 +88,9 @@ export class BackupStack extends Stack {
       pgMajorVersion: config.task.pgMajorVersion,
       ephemeralStorageGiB: config.task.ephemeralStorageGiB,
       logRetention,
+      ...(config.objectLock.enabled
+        ? { objectLock: { mode: config.objectLock.mode, days: objectLockDays(config) } }
+        : {}),
     });
     this.restore = new Restore(this, 'Restore', {
       task: this.task,
@@ -129,12 +144,32 @@ export class BackupStack extends Stack {
           monthly: config.retention.monthlyDays,
         },
         runGraceHours: config.health.runGraceHours,
+        ...(config.replica
+          ? {
+              replication: {
+                warnMinutes: config.health.replicationWarnMinutes,
+                criticalHours: config.health.replicationCriticalHours,
+              },
+            }
+          : {}),
       },
       expressions: { check: config.schedules.monitor, report: config.schedules.report },
       timeZone: config.timeZone,
       logRetention,
     });
-    this.dashboard = new BackupDashboard(this, 'Dashboard', { monitor: this.monitor, databases });
+    if (this.replica) {
+      this.replication = new BucketReplication(this, 'Replication', {
+        prefix: this.bucket.prefix,
+        source: this.bucket,
+        replica: this.replica,
+        alarms: this.monitor.alarms,
+      });
+    }
+    this.dashboard = new BackupDashboard(this, 'Dashboard', {
+      monitor: this.monitor,
+      databases,
+      offsite: this.replica !== undefined,
+    });
 
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucket.bucketName });
     new CfnOutput(this, 'ClusterName', { value: this.task.cluster.clusterName });
@@ -144,5 +179,6 @@ export class BackupStack extends Stack {
     new CfnOutput(this, 'RestoreFunctionName', { value: this.restore.function.functionName });
     new CfnOutput(this, 'MonitorFunctionName', { value: this.monitor.function.functionName });
     new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboard.dashboardName });
+    if (this.replica) new CfnOutput(this, 'ReplicaBucketName', { value: this.replica.bucketName });
   }
 }

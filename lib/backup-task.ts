@@ -8,6 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ENV } from '../task/core/env-names.ts';
+import type { Tier } from '../task/core/ids.ts';
 import { DEFAULT_IMAGE_PG_MAJOR, IMAGE_PG_MAJORS } from '../task/core/pg-majors.ts';
 import type { BackupBucket } from './backup-bucket.ts';
 import type { DatabaseConfig, MediaConfig } from './config.ts';
@@ -69,6 +70,14 @@ export interface BackupTaskProps {
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Object Lock for every object backupctl writes below a tier: this mode, for that tier's days.
+   * @default - none (the bucket's default retention, if any, applies)
+   */
+  readonly objectLock?: {
+    readonly mode: 'GOVERNANCE' | 'COMPLIANCE';
+    readonly days: Readonly<Record<Tier, number>>;
+  };
 }
 
 /** What a launcher needs to start the backup task of one database. */
@@ -211,6 +220,10 @@ export class BackupTask extends Construct {
       TMPDIR: TMP_PATH,
     };
     if (database.media) environment[ENV.mediaDir] = mediaDirectory(database.media);
+    if (props.objectLock) {
+      environment.BACKUP_OBJECT_LOCK_MODE = props.objectLock.mode;
+      environment.BACKUP_OBJECT_LOCK_DAYS = JSON.stringify(props.objectLock.days);
+    }
     const { taskDefinition, container } = this.addTaskDefinition(scope, {
       secretArn: database.secretArn,
       secretKmsKeyArn: database.secretKmsKeyArn,

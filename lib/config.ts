@@ -151,161 +151,353 @@ const vpcSchema = z.discriminatedUnion(
   { error: 'must be "import" (with vpcId and subnetIds) or "create"' },
 );
 
+const lockMode = (key: string) =>
+  z.enum(['GOVERNANCE', 'COMPLIANCE'], { error: `${key} must be "GOVERNANCE" or "COMPLIANCE"` });
+
+/**
+ * The offsite copy: a second stack in another region (and optionally another account) holding a
+ * replica bucket that S3 Replication fills from the primary. Absent: no replica, nothing changes.
+ */
+const replicaSchema = z.strictObject({
+  region: z
+    .string({ error: 'replica.region must be an AWS region' })
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'replica.region must be an AWS region like eu-central-1'),
+  /** @default - the primary's account */
+  account: z
+    .string({ error: 'replica.account must be a 12-digit AWS account id' })
+    .regex(/^\d{12}$/, 'replica.account must be a 12-digit AWS account id')
+    .optional(),
+  /** @default - `<primary stack name>Replica` */
+  stackName: z
+    .string({ error: 'replica.stackName must be a CloudFormation stack name' })
+    .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'replica.stackName must be a CloudFormation stack name')
+    .optional(),
+  /** @default - `<primary stack name, lower case>-replica-<account>-<region>` */
+  bucketName: z
+    .string({ error: 'replica.bucketName must be an S3 bucket name' })
+    .regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'replica.bucketName must be an S3 bucket name')
+    .optional(),
+  /** Lifecycle of the replica; each day count defaults to the primary's. */
+  retention: z
+    .strictObject({
+      dailyDays: days('replica.retention.dailyDays').optional(),
+      weeklyDays: days('replica.retention.weeklyDays').optional(),
+      monthlyDays: days('replica.retention.monthlyDays').optional(),
+      monthlyGlacierTransitionDays: days('replica.retention.monthlyGlacierTransitionDays', 0).optional(),
+      noncurrentVersionDays: days('replica.retention.noncurrentVersionDays').optional(),
+    })
+    .prefault({}),
+  objectLock: z
+    .strictObject({
+      /**
+       * The replica bucket's default retention, for an object replicated without its own (backupctl
+       * gives every backup object its tier's retention, which replication copies).
+       * @default - the shortest replica tier retention
+       */
+      defaultRetentionDays: days('replica.objectLock.defaultRetentionDays').optional(),
+    })
+    .prefault({}),
+});
+
 const email = z
   .string({ error: 'alertEmails must be email addresses' })
   .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'alertEmails must be email addresses like ops@example.com');
 
-export const configSchema = z
-  .strictObject({
-    databases: z
-      .array(databaseSchema, { error: 'databases must be a list of databases' })
-      .min(1, 'databases must list at least one database'),
-    vpc: vpcSchema.default({ mode: 'create', maxAzs: 2 }),
-    alertEmails: z
-      .array(email, { error: 'alertEmails must be a list of email addresses' })
-      .min(1, 'alertEmails must list at least one address'),
-    timeZone: timeZone.default('UTC'),
-    /** Key prefix of every backup and lock in the bucket (lib/backup-bucket.ts `prefix`). */
-    prefix: z
-      .string({ error: 'prefix must be a key prefix' })
-      .refine(isPrefix, {
-        message: 'prefix must be path segments of letters, digits, "_", ".", "=" or "-" (e.g. "prod/")',
-      })
-      .default(''),
-    schedules: z
-      .strictObject({
-        daily: scheduleExpression('schedules.daily').default('cron(0 2 * * ? *)'),
-        weekly: scheduleExpression('schedules.weekly').default('cron(0 3 ? * SUN *)'),
-        monthly: scheduleExpression('schedules.monthly').default('cron(0 4 1 * ? *)'),
-        monitor: scheduleExpression('schedules.monitor').default('rate(6 hours)'),
-        report: scheduleExpression('schedules.report').default('cron(0 9 ? * MON *)'),
-        /** The restore drill: `backupctl verify latest` per database, after the night's backups. */
-        verify: scheduleExpression('schedules.verify').default('cron(0 6 * * ? *)'),
-      })
-      .prefault({}),
-    retention: z
-      .strictObject({
-        dailyDays: days('retention.dailyDays').default(DEFAULT_THRESHOLDS.retentionDays.daily),
-        weeklyDays: days('retention.weeklyDays').default(DEFAULT_THRESHOLDS.retentionDays.weekly),
-        monthlyDays: days('retention.monthlyDays').default(DEFAULT_THRESHOLDS.retentionDays.monthly),
-        preRestoreDays: days('retention.preRestoreDays').default(30),
-        monthlyGlacierTransitionDays: days('retention.monthlyGlacierTransitionDays', 0).default(90),
-        monthlyGlacierStorageClass: z
-          .enum(['GLACIER_IR', 'GLACIER', 'DEEP_ARCHIVE'], {
-            error: 'retention.monthlyGlacierStorageClass must be "GLACIER_IR", "GLACIER" or "DEEP_ARCHIVE"',
-          })
-          .default('GLACIER_IR'),
-        noncurrentVersionDays: days('retention.noncurrentVersionDays').default(7),
-      })
-      .prefault({}),
-    objectLock: z
-      .strictObject({
-        enabled: z.boolean({ error: 'objectLock.enabled must be true or false' }).default(false),
-        retentionDays: days('objectLock.retentionDays').optional(),
-      })
-      .prefault({}),
-    /** The monitor's health thresholds (task/core/health.ts); retention comes from `retention`. */
-    health: z
-      .strictObject({
-        dailyMaxAgeHours: positive('health.dailyMaxAgeHours', 'hours').default(
-          DEFAULT_THRESHOLDS.maxAgeHours.daily,
-        ),
-        weeklyMaxAgeHours: positive('health.weeklyMaxAgeHours', 'hours').default(
-          DEFAULT_THRESHOLDS.maxAgeHours.weekly,
-        ),
-        monthlyMaxAgeHours: positive('health.monthlyMaxAgeHours', 'hours').default(
-          DEFAULT_THRESHOLDS.maxAgeHours.monthly,
-        ),
-        verifyMaxAgeHours: positive('health.verifyMaxAgeHours', 'hours').default(
-          DEFAULT_THRESHOLDS.verifyMaxAgeHours,
-        ),
-        minArtifactBytes: z
-          .number({ error: 'health.minArtifactBytes must be a number of bytes' })
-          .int('health.minArtifactBytes must be a whole number of bytes')
-          .min(0, 'health.minArtifactBytes must be >= 0')
-          .default(DEFAULT_THRESHOLDS.minArtifactBytes),
-        maxDropShare: z
-          .number({ error: 'health.maxDropShare must be a share between 0 and 1' })
-          .min(0, 'health.maxDropShare must be a share between 0 and 1')
-          .max(1, 'health.maxDropShare must be a share between 0 and 1')
-          .default(DEFAULT_THRESHOLDS.maxDropShare),
-        runGraceHours: positive('health.runGraceHours', 'hours').default(DEFAULT_THRESHOLDS.runGraceHours),
-      })
-      .prefault({}),
-    task: z
-      .strictObject({
-        cpu: z.number({ error: 'task.cpu must be a number of CPU units' }).default(DEFAULT_TASK_SIZE.cpu),
-        memoryMiB: z
-          .number({ error: 'task.memoryMiB must be a number of MiB' })
-          .default(DEFAULT_TASK_SIZE.memoryMiB),
-        pgMajorVersion: z
-          .number({ error: PG_MAJOR_VERSION_RULE })
-          .refine((v) => (IMAGE_PG_MAJORS as readonly number[]).includes(v), {
-            message: PG_MAJOR_VERSION_RULE,
-          })
-          .default(DEFAULT_IMAGE_PG_MAJOR),
-        /** The verify drill restores the whole database into a scratch cluster under /tmp. */
-        ephemeralStorageGiB: z
-          .number({ error: 'task.ephemeralStorageGiB must be a number of GiB' })
-          .int('task.ephemeralStorageGiB must be a whole number of GiB')
-          .min(21, 'task.ephemeralStorageGiB must be 21-200 GiB (Fargate ephemeral storage)')
-          .max(200, 'task.ephemeralStorageGiB must be 21-200 GiB (Fargate ephemeral storage)')
-          .default(DEFAULT_EPHEMERAL_STORAGE_GIB),
-        logRetentionDays: z
-          .number({ error: 'task.logRetentionDays must be a number of days' })
-          .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), {
-            message: `task.logRetentionDays must be one of CloudWatch Logs' periods (${LOG_RETENTION_DAYS.join(', ')})`,
-          })
-          .default(90),
-      })
-      .prefault({}),
-  })
-  .superRefine((config, ctx) => {
-    const seen = new Set<string>();
-    config.databases.forEach((db, i) => {
-      if (seen.has(db.name)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['databases', i, 'name'],
-          message: 'name must be unique',
-          params: { got: db.name },
-        });
-      }
-      seen.add(db.name);
-    });
-    const size = fargateSizeProblem(config.task.cpu, config.task.memoryMiB, {
-      cpu: 'task.cpu',
-      memoryMiB: 'task.memoryMiB',
-    });
-    if (size) {
+const baseSchema = z.strictObject({
+  databases: z
+    .array(databaseSchema, { error: 'databases must be a list of databases' })
+    .min(1, 'databases must list at least one database'),
+  vpc: vpcSchema.default({ mode: 'create', maxAzs: 2 }),
+  alertEmails: z
+    .array(email, { error: 'alertEmails must be a list of email addresses' })
+    .min(1, 'alertEmails must list at least one address'),
+  timeZone: timeZone.default('UTC'),
+  /** Key prefix of every backup and lock in the bucket (lib/backup-bucket.ts `prefix`). */
+  prefix: z
+    .string({ error: 'prefix must be a key prefix' })
+    .refine(isPrefix, {
+      message: 'prefix must be path segments of letters, digits, "_", ".", "=" or "-" (e.g. "prod/")',
+    })
+    .default(''),
+  schedules: z
+    .strictObject({
+      daily: scheduleExpression('schedules.daily').default('cron(0 2 * * ? *)'),
+      weekly: scheduleExpression('schedules.weekly').default('cron(0 3 ? * SUN *)'),
+      monthly: scheduleExpression('schedules.monthly').default('cron(0 4 1 * ? *)'),
+      monitor: scheduleExpression('schedules.monitor').default('rate(6 hours)'),
+      report: scheduleExpression('schedules.report').default('cron(0 9 ? * MON *)'),
+      /** The restore drill: `backupctl verify latest` per database, after the night's backups. */
+      verify: scheduleExpression('schedules.verify').default('cron(0 6 * * ? *)'),
+    })
+    .prefault({}),
+  retention: z
+    .strictObject({
+      dailyDays: days('retention.dailyDays').default(DEFAULT_THRESHOLDS.retentionDays.daily),
+      weeklyDays: days('retention.weeklyDays').default(DEFAULT_THRESHOLDS.retentionDays.weekly),
+      monthlyDays: days('retention.monthlyDays').default(DEFAULT_THRESHOLDS.retentionDays.monthly),
+      preRestoreDays: days('retention.preRestoreDays').default(30),
+      monthlyGlacierTransitionDays: days('retention.monthlyGlacierTransitionDays', 0).default(90),
+      monthlyGlacierStorageClass: z
+        .enum(['GLACIER_IR', 'GLACIER', 'DEEP_ARCHIVE'], {
+          error: 'retention.monthlyGlacierStorageClass must be "GLACIER_IR", "GLACIER" or "DEEP_ARCHIVE"',
+        })
+        .default('GLACIER_IR'),
+      noncurrentVersionDays: days('retention.noncurrentVersionDays').default(7),
+    })
+    .prefault({}),
+  objectLock: z
+    .strictObject({
+      enabled: z.boolean({ error: 'objectLock.enabled must be true or false' }).default(false),
+      /** Bucket default for objects written without their own retention (lock records). */
+      retentionDays: days('objectLock.retentionDays').optional(),
+      /**
+       * The mode backupctl gives every backup object, with its tier's retention. Replication
+       * copies it: COMPLIANCE is what makes the replica unshortenable, root included.
+       */
+      mode: lockMode('objectLock.mode').default('GOVERNANCE'),
+      /** Days each tier's objects stay locked; each defaults to that tier's retention. */
+      days: z
+        .strictObject({
+          daily: days('objectLock.days.daily').optional(),
+          weekly: days('objectLock.days.weekly').optional(),
+          monthly: days('objectLock.days.monthly').optional(),
+          preRestore: days('objectLock.days.preRestore').optional(),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  replica: replicaSchema.optional(),
+  /** The monitor's health thresholds (task/core/health.ts); retention comes from `retention`. */
+  health: z
+    .strictObject({
+      dailyMaxAgeHours: positive('health.dailyMaxAgeHours', 'hours').default(
+        DEFAULT_THRESHOLDS.maxAgeHours.daily,
+      ),
+      weeklyMaxAgeHours: positive('health.weeklyMaxAgeHours', 'hours').default(
+        DEFAULT_THRESHOLDS.maxAgeHours.weekly,
+      ),
+      monthlyMaxAgeHours: positive('health.monthlyMaxAgeHours', 'hours').default(
+        DEFAULT_THRESHOLDS.maxAgeHours.monthly,
+      ),
+      verifyMaxAgeHours: positive('health.verifyMaxAgeHours', 'hours').default(
+        DEFAULT_THRESHOLDS.verifyMaxAgeHours,
+      ),
+      minArtifactBytes: z
+        .number({ error: 'health.minArtifactBytes must be a number of bytes' })
+        .int('health.minArtifactBytes must be a whole number of bytes')
+        .min(0, 'health.minArtifactBytes must be >= 0')
+        .default(DEFAULT_THRESHOLDS.minArtifactBytes),
+      maxDropShare: z
+        .number({ error: 'health.maxDropShare must be a share between 0 and 1' })
+        .min(0, 'health.maxDropShare must be a share between 0 and 1')
+        .max(1, 'health.maxDropShare must be a share between 0 and 1')
+        .default(DEFAULT_THRESHOLDS.maxDropShare),
+      runGraceHours: positive('health.runGraceHours', 'hours').default(DEFAULT_THRESHOLDS.runGraceHours),
+      /** With a replica: a backup not replicated this long after it finished is a warning (RTC's 15 minutes). */
+      replicationWarnMinutes: positive('health.replicationWarnMinutes', 'minutes').default(15),
+      /** With a replica: … and critical after this long (also the age at which a partial replica is a finding). */
+      replicationCriticalHours: positive('health.replicationCriticalHours', 'hours').default(3),
+    })
+    .prefault({}),
+  task: z
+    .strictObject({
+      cpu: z.number({ error: 'task.cpu must be a number of CPU units' }).default(DEFAULT_TASK_SIZE.cpu),
+      memoryMiB: z
+        .number({ error: 'task.memoryMiB must be a number of MiB' })
+        .default(DEFAULT_TASK_SIZE.memoryMiB),
+      pgMajorVersion: z
+        .number({ error: PG_MAJOR_VERSION_RULE })
+        .refine((v) => (IMAGE_PG_MAJORS as readonly number[]).includes(v), {
+          message: PG_MAJOR_VERSION_RULE,
+        })
+        .default(DEFAULT_IMAGE_PG_MAJOR),
+      /** The verify drill restores the whole database into a scratch cluster under /tmp. */
+      ephemeralStorageGiB: z
+        .number({ error: 'task.ephemeralStorageGiB must be a number of GiB' })
+        .int('task.ephemeralStorageGiB must be a whole number of GiB')
+        .min(21, 'task.ephemeralStorageGiB must be 21-200 GiB (Fargate ephemeral storage)')
+        .max(200, 'task.ephemeralStorageGiB must be 21-200 GiB (Fargate ephemeral storage)')
+        .default(DEFAULT_EPHEMERAL_STORAGE_GIB),
+      logRetentionDays: z
+        .number({ error: 'task.logRetentionDays must be a number of days' })
+        .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), {
+          message: `task.logRetentionDays must be one of CloudWatch Logs' periods (${LOG_RETENTION_DAYS.join(', ')})`,
+        })
+        .default(90),
+    })
+    .prefault({}),
+});
+
+export const configSchema = baseSchema.superRefine((config, ctx) => {
+  const seen = new Set<string>();
+  config.databases.forEach((db, i) => {
+    if (seen.has(db.name)) {
       ctx.addIssue({
         code: 'custom',
-        path: ['task', size.key],
-        params: { got: config.task[size.key] },
-        message: size.message,
+        path: ['databases', i, 'name'],
+        message: 'name must be unique',
+        params: { got: db.name },
       });
     }
-    const r = config.retention;
+    seen.add(db.name);
+  });
+  const size = fargateSizeProblem(config.task.cpu, config.task.memoryMiB, {
+    cpu: 'task.cpu',
+    memoryMiB: 'task.memoryMiB',
+  });
+  if (size) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['task', size.key],
+      params: { got: config.task[size.key] },
+      message: size.message,
+    });
+  }
+  const r = config.retention;
+  if (r.monthlyGlacierTransitionDays >= r.monthlyDays) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['retention', 'monthlyGlacierTransitionDays'],
+      params: { got: r.monthlyGlacierTransitionDays },
+      message: `retention.monthlyGlacierTransitionDays must be less than retention.monthlyDays (${r.monthlyDays})`,
+    });
+  }
+  const shortest = Math.min(r.dailyDays, r.weeklyDays, r.monthlyDays, r.preRestoreDays);
+  const lockDays = config.objectLock.retentionDays;
+  if (lockDays !== undefined && lockDays > shortest) {
+    // A lock longer than a tier's expiry would silently keep that tier's backups (and bill them) past it.
+    ctx.addIssue({
+      code: 'custom',
+      path: ['objectLock', 'retentionDays'],
+      params: { got: lockDays },
+      message: `objectLock.retentionDays must be <= the shortest tier retention (${shortest} days)`,
+    });
+  }
+  checkLocks(config, ctx);
+});
+
+type ParsedConfig = z.output<typeof baseSchema>;
+
+/** Retention days per tier of the primary's lifecycle, by the names the lock days use. */
+const LOCKED_TIERS = [
+  ['daily', 'dailyDays'],
+  ['weekly', 'weeklyDays'],
+  ['monthly', 'monthlyDays'],
+  ['preRestore', 'preRestoreDays'],
+] as const;
+
+/**
+ * A backup must stay locked for as long as it is kept, in the primary and in the replica: a lock
+ * shorter than a tier's retention leaves its last days deletable. The replica takes each object's
+ * retention from the primary's write, so it needs the primary's lock on.
+ */
+function checkLocks(config: ParsedConfig, ctx: z.RefinementCtx): void {
+  const lock = config.objectLock;
+  const replica = config.replica;
+  if (replica && !lock.enabled) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['objectLock', 'enabled'],
+      params: { got: lock.enabled },
+      message:
+        'objectLock.enabled must be true with a replica: backupctl locks each object for its tier, and replication copies that retention to the replica',
+    });
+  }
+  if (!lock.enabled) return;
+  for (const [tier, retentionKey] of LOCKED_TIERS) {
+    const kept = config.retention[retentionKey];
+    const locked = lock.days[tier] ?? kept;
+    if (locked < kept) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['objectLock', 'days', tier],
+        params: { got: locked },
+        message: `objectLock.days.${tier} must be >= retention.${retentionKey} (${kept} days): a backup must stay locked for as long as it is kept`,
+      });
+    }
+    if (tier === 'preRestore' || !replica) continue;
+    const keptOffsite = replica.retention[retentionKey] ?? kept;
+    if (locked < keptOffsite) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['replica', 'retention', retentionKey],
+        params: { got: keptOffsite },
+        message: `replica.retention.${retentionKey} must be <= the ${tier} Object Lock (${locked} days, objectLock.days.${tier}): a replica kept longer than its lock could be deleted before it expires`,
+      });
+    }
+  }
+  if (replica) {
+    const r = resolveReplicaRetention(config);
     if (r.monthlyGlacierTransitionDays >= r.monthlyDays) {
       ctx.addIssue({
         code: 'custom',
-        path: ['retention', 'monthlyGlacierTransitionDays'],
+        path: ['replica', 'retention', 'monthlyGlacierTransitionDays'],
         params: { got: r.monthlyGlacierTransitionDays },
-        message: `retention.monthlyGlacierTransitionDays must be less than retention.monthlyDays (${r.monthlyDays})`,
+        message: `replica.retention.monthlyGlacierTransitionDays must be less than the replica's monthly retention (${r.monthlyDays})`,
       });
     }
-    const shortest = Math.min(r.dailyDays, r.weeklyDays, r.monthlyDays, r.preRestoreDays);
-    const lockDays = config.objectLock.retentionDays;
-    if (lockDays !== undefined && lockDays > shortest) {
-      // A lock longer than a tier's expiry would silently keep that tier's backups (and bill them) past it.
+    const shortest = Math.min(r.dailyDays, r.weeklyDays, r.monthlyDays);
+    const fallback = replica.objectLock.defaultRetentionDays;
+    if (fallback !== undefined && fallback > shortest) {
       ctx.addIssue({
         code: 'custom',
-        path: ['objectLock', 'retentionDays'],
-        params: { got: lockDays },
-        message: `objectLock.retentionDays must be <= the shortest tier retention (${shortest} days)`,
+        path: ['replica', 'objectLock', 'defaultRetentionDays'],
+        params: { got: fallback },
+        message: `replica.objectLock.defaultRetentionDays must be <= the shortest replica tier retention (${shortest} days)`,
       });
     }
-  });
+  }
+}
+
+/** The replica's lifecycle: every day count not given is the primary's. */
+export function resolveReplicaRetention(config: Pick<ParsedConfig, 'retention' | 'replica'>) {
+  const own = config.replica?.retention ?? {};
+  const primary = config.retention;
+  return {
+    dailyDays: own.dailyDays ?? primary.dailyDays,
+    weeklyDays: own.weeklyDays ?? primary.weeklyDays,
+    monthlyDays: own.monthlyDays ?? primary.monthlyDays,
+    monthlyGlacierTransitionDays: own.monthlyGlacierTransitionDays ?? primary.monthlyGlacierTransitionDays,
+    monthlyGlacierStorageClass: primary.monthlyGlacierStorageClass,
+    noncurrentVersionDays: own.noncurrentVersionDays ?? primary.noncurrentVersionDays,
+  };
+}
+
+/** Days each tier's objects stay locked (backupctl's BACKUP_OBJECT_LOCK_DAYS). */
+export function objectLockDays(config: Pick<ParsedConfig, 'retention' | 'objectLock'>) {
+  const { days: own } = config.objectLock;
+  const r = config.retention;
+  return {
+    daily: own.daily ?? r.dailyDays,
+    weekly: own.weekly ?? r.weeklyDays,
+    monthly: own.monthly ?? r.monthlyDays,
+    'pre-restore': own.preRestore ?? r.preRestoreDays,
+  };
+}
+
+/**
+ * Where the replica goes, checked against where the primary is (known only to the app): problems
+ * as sentences, empty when fine. A token (an environment-agnostic stack) cannot be compared.
+ */
+export function replicaPlacementProblems(
+  config: Pick<ParsedConfig, 'replica'>,
+  primary: { readonly region?: string; readonly account?: string },
+): string[] {
+  const replica = config.replica;
+  if (!replica) return [];
+  const problems: string[] = [];
+  if (primary.region !== undefined && replica.region === primary.region) {
+    problems.push(
+      `replica.region must differ from the primary's region (${primary.region}): a regional outage would take both copies, got: ${JSON.stringify(replica.region)}`,
+    );
+  }
+  if (replica.account !== undefined && replica.account !== primary.account && primary.account === undefined) {
+    problems.push(
+      'replica.account needs the primary account known: set CDK_DEFAULT_ACCOUNT (or deploy with credentials) so the replica can trust only its replication role, got: (unknown primary account)',
+    );
+  }
+  return problems;
+}
 
 /** The configuration as the stack sees it: every default applied. */
 export type BackupConfig = z.output<typeof configSchema>;
@@ -418,15 +610,6 @@ function setPath(target: Record<string, unknown>, path: readonly string[], value
   });
 }
 
-function isPrefix(value: string): boolean {
-  try {
-    normalizePrefix(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export function isTimeZone(value: string): boolean {
   try {
     // Intl also accepts other spellings ("utc", "europe/berlin"); Scheduler wants the canonical name.
@@ -447,4 +630,13 @@ export function isScheduleExpression(value: string): boolean {
   const dayOfMonth = fields[3];
   const dayOfWeek = fields[5];
   return (dayOfMonth === '?') !== (dayOfWeek === '?');
+}
+
+function isPrefix(value: string): boolean {
+  try {
+    normalizePrefix(value);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -18,6 +18,11 @@ export interface BackupDashboardProps {
    * @default Duration.days(35)
    */
   readonly range?: Duration;
+  /**
+   * Adds the offsite row (replication lag and state of the newest backup) per database.
+   * @default false
+   */
+  readonly offsite?: boolean;
 }
 
 const WIDTH = 8;
@@ -112,6 +117,32 @@ export class BackupDashboard extends Construct {
           height: HEIGHT,
         }),
       );
+      if (props.offsite) {
+        this.dashboard.addWidgets(
+          new cloudwatch.GraphWidget({
+            title: `${database}: offsite replication lag (seconds)`,
+            left: [
+              monitor
+                .metric(METRIC_NAMES.replicationLag, database, undefined, cloudwatch.Stats.MAXIMUM, hourly)
+                .with({ label: 'lag' }),
+            ],
+            leftYAxis: { min: 0 },
+            width: WIDTH,
+            height: HEIGHT,
+          }),
+          new cloudwatch.GraphWidget({
+            title: `${database}: newest backup in the replica (1 = yes)`,
+            left: [
+              monitor
+                .metric(METRIC_NAMES.replicated, database, undefined, cloudwatch.Stats.MINIMUM, hourly)
+                .with({ label: 'replicated' }),
+            ],
+            leftYAxis: { min: 0, max: 1, showUnits: false },
+            width: WIDTH,
+            height: HEIGHT,
+          }),
+        );
+      }
     }
   }
 }

@@ -11,7 +11,7 @@ import { METRIC_NAMES, METRIC_NAMESPACE } from '../functions/monitor/core.ts';
 import { ENV } from '../task/core/env-names.ts';
 import { type HealthThresholds, healthThresholdsSchema } from '../task/core/health.ts';
 import { SCHEDULED_TIERS, type ScheduledTier } from '../task/core/ids.ts';
-import { MANIFEST_FILE, VERIFICATION_FILE } from '../task/core/keys.ts';
+import { ARTIFACT_FILES, MANIFEST_FILE, VERIFICATION_FILE } from '../task/core/keys.ts';
 import { AlarmFactory } from './alarms.ts';
 import type { AlertTopic } from './alert-topic.ts';
 import type { BackupBucket } from './backup-bucket.ts';
@@ -111,8 +111,15 @@ export class Monitor extends Construct {
         conditions: { StringLike: { 's3:prefix': tierPrefixes.map((p) => `${p}*`) } },
       }),
     );
+    // With a replica, HeadObject of the artifacts reads their replication status; HeadObject needs
+    // s3:GetObject, so the monitor may then read the artifacts too (through S3's KMS use only).
+    const files = [
+      MANIFEST_FILE,
+      VERIFICATION_FILE,
+      ...(props.thresholds.replication ? Object.values(ARTIFACT_FILES) : []),
+    ];
     const readable = tierPrefixes.flatMap((p) =>
-      [MANIFEST_FILE, VERIFICATION_FILE].map((file) => props.bucket.bucket.arnForObjects(`${p}*/${file}`)),
+      files.map((file) => props.bucket.bucket.arnForObjects(`${p}*/${file}`)),
     );
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: readable }),
@@ -121,7 +128,9 @@ export class Monitor extends Construct {
       acknowledgeWildcardResource(
         this.role,
         resource,
-        'Manifests and verification records sit below <tier>/<database>/<timestamp>/, named at run time; only these two file names are readable, never the backups themselves.',
+        props.thresholds.replication
+          ? 'Backup files sit below <tier>/<database>/<timestamp>/, named at run time; only the backup file names are readable, and the artifacts only because HeadObject (their replication status) needs s3:GetObject.'
+          : 'Manifests and verification records sit below <tier>/<database>/<timestamp>/, named at run time; only these two file names are readable, never the backups themselves.',
       );
     }
     this.role.addToPrincipalPolicy(

@@ -9,7 +9,9 @@
  * - puts every artifact at the key the layout gives its kind, one artifact per kind,
  * - and whose artifacts are all present with the manifest's byte counts.
  * Anything else is either absent (no manifest: a failed or running backup) or unusable (with the
- * reason). No AWS imports: it reads through ObjectReader.
+ * reason). In a replica, where S3 Replication may deliver a manifest before its artifacts, an
+ * incomplete backup within the replication window is `replicating` rather than `incomplete`:
+ * unusable all the same, but not (yet) damage. No AWS imports: it reads through ObjectReader.
  */
 import {
   type BackupId,
@@ -59,9 +61,20 @@ export type Opened =
 /**
  * Why a backup with a manifest cannot be used. `unreadable`: too large, not JSON, invalid;
  * `foreign`: it names another backup; `misplaced`: an artifact is not where its kind belongs;
- * `incomplete`: an artifact is missing or of another size than recorded.
+ * `incomplete`: an artifact is missing or of another size than recorded; `replicating`: the same,
+ * in a replica within the replication window after the backup finished.
  */
-export type UnusableProblem = 'unreadable' | 'foreign' | 'misplaced' | 'incomplete';
+export type UnusableProblem = 'unreadable' | 'foreign' | 'misplaced' | 'incomplete' | 'replicating';
+
+export interface CatalogOptions {
+  /**
+   * Hours after a backup finished during which missing or short artifacts read as `replicating`.
+   * @default 0 - a primary bucket: the manifest is written last, so an artifact missing is damage
+   */
+  readonly replicationWindowHours?: number;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+}
 
 /** A backup whose manifest exists but must not be trusted; names the backup and the reason. */
 export class UnusableBackupError extends CheckFailedError {
@@ -101,6 +114,7 @@ export class Catalog {
     readonly store: ObjectReader,
     readonly prefix: string,
     private readonly logger?: CatalogLogger,
+    private readonly options: CatalogOptions = {},
   ) {}
 
   /** Where the backups are, for messages: `s3://bucket/prefix/`. */
@@ -145,7 +159,16 @@ export class Catalog {
       return unusable('unreadable', (error as Error).message);
     }
     const problem = checkManifest(manifest, folder, this.prefix);
-    return problem ? unusable(problem.problem, problem.reason) : { ok: true, manifest };
+    if (!problem) return { ok: true, manifest };
+    const window = this.options.replicationWindowHours ?? 0;
+    const sinceMs = (this.options.now?.() ?? new Date()).getTime() - Date.parse(manifest.finishedAt);
+    if (problem.problem === 'incomplete' && sinceMs < window * 3_600_000) {
+      return unusable(
+        'replicating',
+        `it is still replicating (${problem.reason}, ${Math.max(0, Math.round(sinceMs / 60_000))} min after it finished, within the ${window} h replication window)`,
+      );
+    }
+    return unusable(problem.problem, problem.reason);
   }
 
   /** The verification record of a folder, or undefined when there is none or it is unusable. */

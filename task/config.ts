@@ -6,7 +6,7 @@
  */
 import { ENV } from './core/env-names.ts';
 import { DEFAULT_THRESHOLDS, type HealthThresholds, healthThresholdsSchema } from './core/health.ts';
-import { isDatabaseName } from './core/ids.ts';
+import { isDatabaseName, TIERS, type Tier } from './core/ids.ts';
 import { normalizePrefix } from './core/keys.ts';
 import { ConfigError } from './errors.ts';
 
@@ -21,6 +21,14 @@ export interface StoreConfig {
   readonly kmsKeyId?: string;
   /** BACKUP_S3_TIMEOUT: how long S3 may stay silent. @default DEFAULT_ANSWER_TIMEOUT_MS (30 s) */
   readonly answerTimeoutMs?: number;
+  /**
+   * BACKUP_OBJECT_LOCK_MODE and BACKUP_OBJECT_LOCK_DAYS: every object written below a tier is
+   * locked in this mode for that tier's days. @default - no Object Lock headers
+   */
+  readonly objectLock?: {
+    readonly mode: 'GOVERNANCE' | 'COMPLIANCE';
+    readonly days: Readonly<Record<Tier, number>>;
+  };
 }
 
 export interface BackupConfig {
@@ -44,6 +52,12 @@ export interface BackupConfig {
    * BACKUP_HEALTH_THRESHOLDS variable, so an operator's shell judges as the deployed monitor does. @default DEFAULT_THRESHOLDS
    */
   readonly healthThresholds: HealthThresholds;
+  /**
+   * BACKUP_REPLICATION_WINDOW_HOURS, for reading a replica: a manifest whose artifacts are not all
+   * there yet is "replicating" for this long after its backup finished, and incomplete after.
+   * @default 0 - a primary bucket, where a manifest is written last and a missing artifact is damage
+   */
+  readonly replicationWindowHours: number;
 }
 
 const MIB = 1024 * 1024;
@@ -125,6 +139,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
       );
     }
   }
+  const objectLock = objectLockFromEnv(env, problems);
+  const window = env.BACKUP_REPLICATION_WINDOW_HOURS;
+  const replicationWindowHours = window ? decimal(window) : 0;
+  if (replicationWindowHours === undefined || replicationWindowHours > 24 * 30) {
+    problems.push(`BACKUP_REPLICATION_WINDOW_HOURS must be whole hours from 0 to ${24 * 30}, got: ${window}`);
+  }
   if (problems.length > 0) throw new ConfigError(`${problems.join('; ')}.`);
   return {
     store: {
@@ -134,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
       ...(endpoint ? { endpoint } : {}),
       ...(env[ENV.kmsKeyId] ? { kmsKeyId: env[ENV.kmsKeyId] } : {}),
       ...(answerSeconds ? { answerTimeoutMs: answerSeconds * 1000 } : {}),
+      ...(objectLock ? { objectLock } : {}),
     },
     ...(database ? { database } : {}),
     ...(env[ENV.mediaDir] ? { mediaDir: env[ENV.mediaDir] } : {}),
@@ -141,6 +162,44 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
     ...(partSize ? { partSize } : {}),
     zstdLevel: zstdLevel ?? 3,
     healthThresholds,
+    replicationWindowHours: replicationWindowHours ?? 0,
+  };
+}
+
+const LOCK_MODES = ['GOVERNANCE', 'COMPLIANCE'] as const;
+
+/** The Object Lock settings the stack gives the task; both variables or neither. */
+function objectLockFromEnv(env: NodeJS.ProcessEnv, problems: string[]): StoreConfig['objectLock'] {
+  const mode = env.BACKUP_OBJECT_LOCK_MODE;
+  const daysText = env.BACKUP_OBJECT_LOCK_DAYS;
+  if (!mode && !daysText) return undefined;
+  const example = '{"daily":30,"weekly":90,"monthly":365,"pre-restore":30}';
+  if (!mode || !daysText) {
+    problems.push(
+      `BACKUP_OBJECT_LOCK_MODE and BACKUP_OBJECT_LOCK_DAYS must be set together, got: ${mode ? 'no BACKUP_OBJECT_LOCK_DAYS' : 'no BACKUP_OBJECT_LOCK_MODE'}`,
+    );
+    return undefined;
+  }
+  if (!(LOCK_MODES as readonly string[]).includes(mode)) {
+    problems.push(`BACKUP_OBJECT_LOCK_MODE must be GOVERNANCE or COMPLIANCE, got: ${mode}`);
+    return undefined;
+  }
+  const parsed = parseJson(daysText) as Record<string, unknown> | undefined;
+  const days = TIERS.map((tier) => [tier, parsed?.[tier]] as const);
+  const valid =
+    parsed !== null &&
+    typeof parsed === 'object' &&
+    Object.keys(parsed).every((k) => (TIERS as readonly string[]).includes(k)) &&
+    days.every(([, d]) => typeof d === 'number' && Number.isInteger(d) && d >= 1 && d <= 36_500);
+  if (!valid) {
+    problems.push(
+      `BACKUP_OBJECT_LOCK_DAYS must give whole days (1-36500) for every tier, like ${example}, got: ${daysText}`,
+    );
+    return undefined;
+  }
+  return {
+    mode: mode as (typeof LOCK_MODES)[number],
+    days: Object.fromEntries(days) as Record<Tier, number>,
   };
 }
 

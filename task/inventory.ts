@@ -89,7 +89,8 @@ async function collectTier(
     );
     for (const { folder, opened, verification } of read) {
       if (!opened.ok) {
-        unreadable.push({ id: folder.name, reason: opened.reason });
+        // Still arriving in a replica: not restorable, and not a finding until the window is over.
+        if (opened.problem !== 'replicating') unreadable.push({ id: folder.name, reason: opened.reason });
         continue;
       }
       backups.push(opened.manifest);

@@ -3,7 +3,7 @@
  * failure into one sentence on stderr and a non-zero exit code. Exit 0 means success only.
  */
 import packageJson from '../package.json' with { type: 'json' };
-import { Catalog } from './catalog.ts';
+import { Catalog, restoreNeeds } from './catalog.ts';
 import { type CommandSpec, parseCommandLine } from './cli-args.ts';
 import { executeBackup, planBackup } from './commands/backup.ts';
 import { formatBackupList, summarize } from './commands/list.ts';
@@ -143,8 +143,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     const only = values.only as 'db' | 'media' | undefined;
     const config = loadConfig(env);
     const store = new S3Store(createS3Client(config.store), config.store);
-    const catalog = new Catalog(store, config.store.prefix, logger);
-    const deps = { config, store, catalog, logger, toolVersion: packageJson.version, now: clock(env) };
+    const now = clock(env);
+    const catalog = new Catalog(store, config.store.prefix, logger, {
+      replicationWindowHours: config.replicationWindowHours,
+      now,
+    });
+    const deps = { config, store, catalog, logger, toolVersion: packageJson.version, now };
     const lock = (database: string, operation: 'backup' | 'restore', detail: string) => ({
       store,
       prefix: config.store.prefix,
@@ -182,7 +186,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       case 'verify': {
         // The drill proves the database can come back: `latest` is the newest backup holding it.
         const manifest = await catalog.resolve(line.argument as string, config.database, {
-          needs: ['postgres'],
+          needs: restoreNeeds(),
         });
         const verification = await runVerify(manifest, deps);
         if (json) print(verification, '');

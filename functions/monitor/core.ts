@@ -10,6 +10,7 @@ import {
   type HealthReport,
   type HealthThresholds,
   healthThresholdsSchema,
+  type ReplicationObservation,
 } from '../../task/core/health.ts';
 import {
   formatAlert,
@@ -18,6 +19,7 @@ import {
   type MessageContext,
 } from '../../task/core/health-messages.ts';
 import { databaseNameSchema } from '../../task/core/ids.ts';
+import type { Manifest } from '../../task/core/manifest.ts';
 
 /** CloudWatch namespace of every monitor metric; the `service` dimension is the stack name. */
 export const METRIC_NAMESPACE = 'ServerlessPgBackup';
@@ -35,6 +37,10 @@ export const METRIC_NAMES = {
   restoreSeconds: 'RestoreSeconds',
   /** Runs without a manifest in the last day, all tiers. Per database. */
   failedRuns: 'FailedRunsLastDay',
+  /** With a replica: seconds the newest backup has been waiting to be replicated (0 once it is). Per database. */
+  replicationLag: 'ReplicationLagSeconds',
+  /** With a replica: 1 when every object of the newest backup is in the replica, else 0. Per database. */
+  replicated: 'Replicated',
 } as const;
 
 /** Powertools Metrics' unit names for the units used here. */
@@ -80,8 +86,9 @@ export function decideMonitor(
   now: Date,
   thresholds: HealthThresholds,
   context: MessageContext = {},
+  replication: readonly ReplicationObservation[] = [],
 ): MonitorOutcome {
-  const report = evaluateHealth(inventory, now, thresholds);
+  const report = evaluateHealth(inventory, now, thresholds, replication);
   const metrics = metricsOf(report);
   if (event.mode === 'report') return { report, publish: formatWeeklyReport(report, context), metrics };
   if (!report.healthy) return { report, publish: formatAlert(report, context), metrics };
@@ -124,7 +131,32 @@ export function metricsOf(report: HealthReport): MetricDatum[] {
       dimensions,
     });
   }
+  for (const d of report.databases) {
+    if (!d.offsite) continue;
+    const dimensions = { Database: d.database };
+    metrics.push(
+      { name: METRIC_NAMES.replicationLag, unit: 'Seconds', value: d.offsite.lagSeconds, dimensions },
+      {
+        name: METRIC_NAMES.replicated,
+        unit: 'Count',
+        value: d.offsite.state === 'replicated' ? 1 : 0,
+        dimensions,
+      },
+    );
+  }
   return metrics;
+}
+
+/** The backup whose replication is watched, per database: its newest complete one, any tier. */
+export function newestBackups(inventory: readonly HealthInput[]): Manifest[] {
+  const newest = new Map<string, Manifest>();
+  for (const input of inventory) {
+    const candidate = input.backups[0];
+    const current = newest.get(input.database);
+    if (candidate && (!current || candidate.finishedAt > current.finishedAt))
+      newest.set(input.database, candidate);
+  }
+  return [...newest.values()];
 }
 
 function round(value: number): number {

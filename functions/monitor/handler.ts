@@ -11,7 +11,14 @@ import { Catalog } from '../../task/catalog.ts';
 import { ENV } from '../../task/core/env-names.ts';
 import { collectInventory } from '../../task/inventory.ts';
 import { createS3Client, S3Reader } from '../../task/store/s3-reader.ts';
-import { decideMonitor, METRIC_NAMESPACE, monitorEventSchema, monitorSettingsSchema } from './core.ts';
+import {
+  decideMonitor,
+  METRIC_NAMESPACE,
+  monitorEventSchema,
+  monitorSettingsSchema,
+  newestBackups,
+} from './core.ts';
+import { observeReplication } from './replication.ts';
 
 const logger = new Logger({ serviceName: 'monitor' });
 const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: process.env[ENV.metricsService] });
@@ -34,7 +41,8 @@ const settings = monitorSettingsSchema.parse({
     : {}),
 });
 const s3 = { bucket: settings.bucket, region: process.env.AWS_REGION ?? '' };
-const catalog = new Catalog(new S3Reader(createS3Client(s3), s3), settings.prefix, {
+const s3Client = createS3Client(s3);
+const catalog = new Catalog(new S3Reader(s3Client, s3), settings.prefix, {
   warn: (message, data) => logger.warn(message, data ?? {}),
 });
 
@@ -50,10 +58,21 @@ export async function handler(event: unknown): Promise<MonitorResult> {
   const inventory = await collectInventory(catalog, settings.databases, {
     readNewest: settings.thresholds.dropHistory + 1,
   });
-  const outcome = decideMonitor(request, inventory, new Date(), settings.thresholds, {
-    location: catalog.location,
-    ...(settings.restoreFunctionName ? { restoreFunctionName: settings.restoreFunctionName } : {}),
-  });
+  // With a replica (the thresholds then hold its limits), watch the newest backup of each database.
+  const replication = settings.thresholds.replication
+    ? await observeReplication(s3Client, settings.bucket, settings.prefix, newestBackups(inventory))
+    : [];
+  const outcome = decideMonitor(
+    request,
+    inventory,
+    new Date(),
+    settings.thresholds,
+    {
+      location: catalog.location,
+      ...(settings.restoreFunctionName ? { restoreFunctionName: settings.restoreFunctionName } : {}),
+    },
+    replication,
+  );
 
   // One EMF document per dimension set: Powertools applies the stored dimensions to every metric.
   const groups = new Map<string, typeof outcome.metrics>();

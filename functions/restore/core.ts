@@ -7,7 +7,7 @@
  * reached through the ports the handler passes in.
  */
 import { z } from 'zod';
-import { type Catalog, MissingPartError, UnusableBackupError } from '../../task/catalog.ts';
+import { type Catalog, MissingPartError, restoreNeeds, UnusableBackupError } from '../../task/catalog.ts';
 import { databaseNameSchema } from '../../task/core/ids.ts';
 import type { ArtifactKind } from '../../task/core/keys.ts';
 import { describeLock, lockIsHeld, lockKey, lockSchema } from '../../task/core/lock.ts';
@@ -134,9 +134,7 @@ export async function requestRestore(
   // The catalog makes every refusal backupctl would make about the backup itself.
   let manifest: Manifest;
   try {
-    manifest = await deps.catalog.resolve(backup, database, {
-      needs: [only === 'media' ? 'media' : 'postgres'],
-    });
+    manifest = await deps.catalog.resolve(backup, database, { needs: restoreNeeds(only) });
   } catch (error) {
     const code = refusalCode(error);
     if (code) return refuse(code, (error as Error).message);

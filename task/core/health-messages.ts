@@ -11,6 +11,7 @@ import {
   type Finding,
   type HealthReport,
   medianOf,
+  type OffsiteSummary,
   SEVERITY_RANK,
 } from './health.ts';
 import { SCHEDULED_TIERS, type ScheduledTier } from './ids.ts';
@@ -107,6 +108,12 @@ export function formatAlert(report: HealthReport, context: MessageContext = {}):
   return { subject, body: `${lines.join('\n')}\n` };
 }
 
+function describeOffsite(o: OffsiteSummary): string {
+  if (o.state === 'replicated') return `${o.id} is in the replica`;
+  if (o.state === 'failed') return `${o.id} FAILED to replicate`;
+  return `${o.id} still replicating, ${formatHours(o.lagSeconds / 3600)} after it finished`;
+}
+
 function describeGood(d: DatabaseSummary): string {
   const g = d.newestGood;
   if (!g) return 'none: no backup passes the checks';
@@ -150,6 +157,7 @@ export function formatWeeklyReport(report: HealthReport, context: MessageContext
         : '  last verification: none',
       `  newest good backup: ${describeGood(d)}`,
     );
+    if (d.offsite) lines.push(`  offsite: ${describeOffsite(d.offsite)}`);
   }
   lines.push('', 'Findings:');
   lines.push(

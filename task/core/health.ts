@@ -29,6 +29,7 @@ export const CHECKS = [
   'drop',
   'verification',
   'failed runs',
+  'replication',
   'count',
 ] as const;
 export type CheckName = (typeof CHECKS)[number];
@@ -60,6 +61,12 @@ export const healthThresholdsSchema = z.strictObject({
    * before that it may be a backup still uploading.
    */
   runGraceHours: hours,
+  /**
+   * With a replica: the newest backup of a database not replicated this long after it finished is
+   * a warning (`warnMinutes`, Replication Time Control's 15 minutes) and then critical
+   * (`criticalHours`). @default - no replica: replication is not checked
+   */
+  replication: z.strictObject({ warnMinutes: z.number().positive(), criticalHours: hours }).optional(),
 });
 
 export type HealthThresholds = z.infer<typeof healthThresholdsSchema>;
@@ -119,6 +126,25 @@ export interface HealthInput {
   readonly storedBytes?: number;
 }
 
+/** S3's replication status of the newest backup's objects (HeadObject's x-amz-replication-status). */
+export interface ReplicationObservation {
+  readonly database: string;
+  readonly tier: ScheduledTier;
+  /** The backup observed: the database's newest complete one. */
+  readonly id: string;
+  readonly finishedAt: string;
+  /** Status per object key (manifest and artifacts); undefined where S3 reported none. */
+  readonly statuses: Readonly<Record<string, string | undefined>>;
+}
+
+/** Where the newest backup of a database stands offsite. */
+export interface OffsiteSummary {
+  readonly id: string;
+  readonly state: 'replicated' | 'replicating' | 'failed';
+  /** Seconds since the backup finished while it is not wholly replicated; 0 once it is. */
+  readonly lagSeconds: number;
+}
+
 export interface Finding {
   readonly check: CheckName;
   readonly severity: Exclude<Severity, 'ok'>;
@@ -166,6 +192,8 @@ export interface DatabaseSummary {
   readonly newestGood?: BackupSummary & { readonly tier: ScheduledTier; readonly verified: boolean };
   /** The newest verification of any of the database's backups. */
   readonly verification?: VerificationSummary;
+  /** With a replica: the replication state of the database's newest backup. */
+  readonly offsite?: OffsiteSummary;
 }
 
 export interface HealthReport {
@@ -191,6 +219,7 @@ export function evaluateHealth(
   inputs: readonly HealthInput[],
   now: Date,
   thresholds: HealthThresholds = DEFAULT_THRESHOLDS,
+  replication: readonly ReplicationObservation[] = [],
 ): HealthReport {
   const byDatabase = new Map<string, HealthInput[]>();
   for (const input of inputs) {
@@ -207,8 +236,16 @@ export function evaluateHealth(
     // A verification is about the database (the drill verifies its newest backup, whatever the
     // tier), so its finding goes on the most frequent tier's verdict: one finding, not three.
     const verificationFindings = checkVerification(database, verification, databaseStart, now, thresholds);
+    const observed = replication.find((r) => r.database === database);
+    const offsite =
+      observed && thresholds.replication
+        ? checkReplication(observed, now, thresholds.replication)
+        : undefined;
     const dbVerdicts = tiers.map((input, i) =>
-      evaluateTier(input, now, thresholds, databaseStart, i === 0 ? verificationFindings : []),
+      evaluateTier(input, now, thresholds, databaseStart, [
+        ...(i === 0 ? verificationFindings : []),
+        ...(offsite?.finding && observed?.tier === input.tier ? [offsite.finding] : []),
+      ]),
     );
     verdicts.push(...dbVerdicts);
     databases.push({
@@ -216,6 +253,7 @@ export function evaluateHealth(
       status: worstOf(dbVerdicts.map((v) => v.status)),
       ...optional('newestGood', newestGood(tiers, now, thresholds)),
       ...optional('verification', verification),
+      ...optional('offsite', offsite?.summary),
     });
   }
   const worst = worstOf(verdicts.map((v) => v.status));
@@ -388,6 +426,51 @@ function checkVerification(
     ];
   }
   return [];
+}
+
+/**
+ * The replication check of a database's newest backup: FAILED is critical at once (S3 does not
+ * retry it); not yet COMPLETED is a warning past Replication Time Control's window and critical
+ * after `criticalHours`. An object without a status is not covered by a replication rule.
+ */
+function checkReplication(
+  observed: ReplicationObservation,
+  now: Date,
+  limits: NonNullable<HealthThresholds['replication']>,
+): { summary: OffsiteSummary; finding?: Finding } {
+  const { database, id } = observed;
+  const entries = Object.entries(observed.statuses);
+  const failed = entries.filter(([, status]) => status === 'FAILED').map(([key]) => key);
+  const waiting = entries.filter(([, status]) => status !== 'COMPLETED' && status !== 'FAILED');
+  const lagHours = ageHours(observed.finishedAt, now);
+  const lagSeconds = Math.round(lagHours * 3600);
+  if (failed.length > 0) {
+    return {
+      summary: { id, state: 'failed', lagSeconds },
+      finding: {
+        check: 'replication',
+        severity: 'critical',
+        message: `newest backup of ${database} (${id}) failed to replicate to the replica (${failed.join(', ')}); S3 does not retry a failed replication: fix the cause (README, "Offsite copy") and take a new backup`,
+      },
+    };
+  }
+  if (waiting.length === 0) return { summary: { id, state: 'replicated', lagSeconds: 0 } };
+  const summary: OffsiteSummary = { id, state: 'replicating', lagSeconds };
+  const severity =
+    lagHours > limits.criticalHours ? 'critical' : lagHours * 60 > limits.warnMinutes ? 'warning' : undefined;
+  if (!severity) return { summary };
+  const what = waiting.map(
+    ([key, status]) =>
+      `${key.slice(key.lastIndexOf('/') + 1)} ${status ?? 'not covered by a replication rule'}`,
+  );
+  return {
+    summary,
+    finding: {
+      check: 'replication',
+      severity,
+      message: `newest backup of ${database} (${id}) is not in the replica ${formatHours(lagHours)} after it finished (${what.join(', ')}; limit ${severity === 'critical' ? formatLimit(limits.criticalHours) : `${limits.warnMinutes} min`})`,
+    },
+  };
 }
 
 function newestVerification(inputs: readonly HealthInput[], now: Date): VerificationSummary | undefined {

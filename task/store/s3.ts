@@ -4,6 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import { PutObjectCommand, type PutObjectCommandInput, S3ServiceException } from '@aws-sdk/client-s3';
+import { isTier, type Tier } from '../core/ids.ts';
 import { ConflictError } from '../errors.ts';
 import { holdsObject, isLostAnswerRefusal, singleObject } from './own-write.ts';
 import { DEFAULT_ANSWER_TIMEOUT_MS, type S3Location, S3Reader } from './s3-reader.ts';
@@ -13,13 +14,31 @@ import type { ObjectStore, UploadOptions, WriteOptions } from './store.ts';
 export interface S3StoreSettings extends S3Location {
   /** When set, every put asks for SSE-KMS with this key. */
   readonly kmsKeyId?: string;
+  /** Key prefix of the backups ('' or ending in '/'): the tier is the segment after it. @default '' */
+  readonly prefix?: string;
+  /**
+   * When set, every object written below a tier is locked for that tier's days from the write
+   * (lifecycle expires it as many days after its creation); other keys (locks/) get none.
+   */
+  readonly objectLock?: ObjectLockSettings;
+  /** The clock the retain-until dates count from. @default () => new Date() */
+  readonly now?: () => Date;
 }
+
+export interface ObjectLockSettings {
+  readonly mode: 'GOVERNANCE' | 'COMPLIANCE';
+  readonly days: Readonly<Record<Tier, number>>;
+}
+
+const DAY_MS = 86_400_000;
 
 export class S3Store extends S3Reader implements ObjectStore {
   private readonly sse: { ServerSideEncryption?: 'aws:kms'; SSEKMSKeyId?: string };
+  private readonly lockSettings: S3StoreSettings;
 
   constructor(client: ConstructorParameters<typeof S3Reader>[0], settings: S3StoreSettings) {
     super(client, settings);
+    this.lockSettings = settings;
     this.sse = settings.kmsKeyId ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: settings.kmsKeyId } : {};
   }
 
@@ -61,7 +80,27 @@ export class S3Store extends S3Reader implements ObjectStore {
   }
 
   private params(key: string, contentType: string) {
-    return { Bucket: this.settings.bucket, Key: key, ContentType: contentType, ...this.sse };
+    return {
+      Bucket: this.settings.bucket,
+      Key: key,
+      ContentType: contentType,
+      ...this.sse,
+      ...this.retention(key),
+    };
+  }
+
+  /** The Object Lock of a write to `key`: its tier's mode and retain-until date, or none. */
+  private retention(
+    key: string,
+  ): Pick<PutObjectCommandInput, 'ObjectLockMode' | 'ObjectLockRetainUntilDate'> {
+    const { objectLock, prefix = '', now = () => new Date() } = this.lockSettings;
+    if (!objectLock || !key.startsWith(prefix)) return {};
+    const tier = key.slice(prefix.length).split('/', 1)[0] ?? '';
+    if (!isTier(tier)) return {};
+    return {
+      ObjectLockMode: objectLock.mode,
+      ObjectLockRetainUntilDate: new Date(now().getTime() + objectLock.days[tier] * DAY_MS),
+    };
   }
 
   /**

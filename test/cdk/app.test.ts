@@ -38,4 +38,34 @@ describe('bin/app.ts', () => {
       rmSync(outdir, { recursive: true, force: true });
     }
   });
+
+  it('fails naming the key when the replica region is the primary region', () => {
+    // Prepare
+    const outdir = mkdtempSync(join(tmpdir(), 'cdk-app-'));
+    const base = CDK_JSON_CONTEXT.backup as Record<string, unknown>;
+    const context = {
+      ...CDK_JSON_CONTEXT,
+      backup: { ...base, objectLock: { enabled: true }, replica: { region: 'eu-west-1' } },
+    };
+    try {
+      // Act
+      const result = spawnSync(process.execPath, ['--import', 'tsx', 'bin/app.ts'], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          CDK_CONTEXT_JSON: JSON.stringify(context),
+          CDK_OUTDIR: outdir,
+          CDK_DEFAULT_REGION: 'eu-west-1',
+        },
+        encoding: 'utf8',
+      });
+      // Assess
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim()).toMatch(
+        /^config: replica\.region must differ from the primary's region \(eu-west-1\): .*, got: "eu-west-1"$/,
+      );
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
 });

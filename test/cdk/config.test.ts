@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../lib/config.ts';
+import { ConfigError, loadConfig, replicaPlacementProblems } from '../../lib/config.ts';
 import { CDK_JSON_CONTEXT } from './synth.ts';
 
 const minimal = {
@@ -127,6 +127,44 @@ const INVALID: [string, Record<string, unknown>, ...string[]][] = [
     'objectLock.retentionDays must be <= the shortest tier retention (30 days), got: 60',
   ],
   ['an unknown key', { retension: {} }, 'unknown key "retension"'],
+  [
+    'a replica without Object Lock on the primary',
+    { replica: { region: 'eu-central-1' } },
+    'objectLock.enabled must be true with a replica: backupctl locks each object for its tier, and replication copies that retention to the replica, got: false',
+  ],
+  [
+    'objectLock.days shorter than the tier retention',
+    { objectLock: { enabled: true, days: { weekly: 60 } } },
+    'objectLock.days.weekly must be >= retention.weeklyDays (90 days): a backup must stay locked for as long as it is kept, got: 60',
+  ],
+  [
+    'a replica kept longer than its lock',
+    { objectLock: { enabled: true }, replica: { region: 'eu-central-1', retention: { monthlyDays: 400 } } },
+    'replica.retention.monthlyDays must be <= the monthly Object Lock (365 days, objectLock.days.monthly): a replica kept longer than its lock could be deleted before it expires, got: 400',
+  ],
+  [
+    'a replica region that is no region',
+    { objectLock: { enabled: true }, replica: { region: 'Frankfurt' } },
+    'replica.region must be an AWS region like eu-central-1, got: "Frankfurt"',
+  ],
+  [
+    'a replica account that is no account id',
+    { objectLock: { enabled: true }, replica: { region: 'eu-central-1', account: '1234' } },
+    'replica.account must be a 12-digit AWS account id, got: "1234"',
+  ],
+  [
+    'a replica default retention longer than its shortest tier',
+    {
+      objectLock: { enabled: true },
+      replica: { region: 'eu-central-1', objectLock: { defaultRetentionDays: 31 } },
+    },
+    'replica.objectLock.defaultRetentionDays must be <= the shortest replica tier retention (30 days), got: 31',
+  ],
+  [
+    'objectLock.mode',
+    { objectLock: { enabled: true, mode: 'strict' } },
+    'objectLock.mode must be "GOVERNANCE" or "COMPLIANCE", got: "strict"',
+  ],
 ];
 
 function problemsOf(context: Record<string, unknown>): readonly string[] {
@@ -232,5 +270,35 @@ describe('loadConfig', () => {
       'databases must be a list of databases, got: (missing)',
       'alertEmails must be a list of email addresses, got: (missing)',
     ]);
+  });
+});
+
+describe('replicaPlacementProblems', () => {
+  const withReplica = (replica: Record<string, unknown>) =>
+    loadConfig({ backup: { ...minimal, objectLock: { enabled: true }, replica } });
+
+  it('fails when the replica region is the primary region', () => {
+    expect(replicaPlacementProblems(withReplica({ region: 'eu-west-1' }), { region: 'eu-west-1' })).toEqual([
+      'replica.region must differ from the primary\'s region (eu-west-1): a regional outage would take both copies, got: "eu-west-1"',
+    ]);
+  });
+
+  it('fails for another account when the primary account is unknown', () => {
+    const problems = replicaPlacementProblems(
+      withReplica({ region: 'eu-central-1', account: '222222222222' }),
+      {
+        region: 'eu-west-1',
+      },
+    );
+    expect(problems).toEqual([
+      expect.stringMatching(/^replica\.account needs the primary account known: set CDK_DEFAULT_ACCOUNT/),
+    ]);
+  });
+
+  it('accepts another region, and no replica at all', () => {
+    expect(
+      replicaPlacementProblems(withReplica({ region: 'eu-central-1' }), { region: 'eu-west-1' }),
+    ).toEqual([]);
+    expect(replicaPlacementProblems(loadConfig({ backup: minimal }), { region: 'eu-west-1' })).toEqual([]);
   });
 });

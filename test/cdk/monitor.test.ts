@@ -227,6 +227,8 @@ describe('health configuration', () => {
       minArtifactBytes: 102400,
       maxDropShare: 0.5,
       runGraceHours: 6,
+      replicationWarnMinutes: 15,
+      replicationCriticalHours: 3,
     });
   });
 

@@ -27,18 +27,6 @@ const DUMPABLE = [13, 14, 15] as const;
 /** Servers newer than the machine's pg_dump. */
 const NEWER = [16, 17, 18] as const;
 
-/**
- * PostgreSQL 15 made schema public owned by pg_database_owner, with CREATE no longer granted to
- * PUBLIC. pg_dump 15 of an older server restores its ACL (CREATE for PUBLIC included) but names the
- * owner only in ALTER SCHEMA … OWNER, which today's in-place restore skips (--no-owner): so the
- * 15 server's owner stays. A restore that keeps owners (pg_restore --create without --no-owner)
- * compares equal; the --create variant of this round trip is to come with the restore rewrite.
- */
-const PUBLIC_SCHEMA_OF_15 = [
-  'role pg_database_owner is not in the backup',
-  'schema public: acl is {=UC/pg_database_owner,pg_database_owner=UC/pg_database_owner}, the backup has {=UC/postgres,postgres=UC/postgres}; owner is pg_database_owner, the backup has postgres',
-];
-
 const servers = new Map<number, PgCluster>();
 const backups = new Map<number, Manifest>();
 let s3: S3Emulator;
@@ -108,7 +96,7 @@ describe.each(DUMPABLE)('a PostgreSQL %i server, dumped by pg_dump 15', (major) 
     expect(backupOf(major).pgDumpVersion).toMatch(new RegExp(`^${MACHINE_MAJOR}\\.`));
   });
 
-  it('restores onto a 15 server with --target-database, rows and catalog equal (schema public as 15 makes it)', async () => {
+  it('restores in place onto a 15 server with --target-database, rows and catalog equal', async () => {
     const target = server(MACHINE_MAJOR);
     const database = `restored_${major}`;
     await target.psql('postgres', `CREATE DATABASE ${database}`);
@@ -121,7 +109,30 @@ describe.each(DUMPABLE)('a PostgreSQL %i server, dumped by pg_dump 15', (major) 
     const restored = await readFingerprint(transactionReader(libpqEnv(target.env(database))));
     const recorded = backupOf(major).fingerprint;
     expect(recorded).toBeDefined();
-    expect(diffFingerprints(recorded ?? restored, restored)).toEqual(major < 15 ? PUBLIC_SCHEMA_OF_15 : []);
+    expect(diffFingerprints(recorded ?? restored, restored)).toEqual([]);
+  });
+
+  it('restores with --create onto a 15 server where the database does not exist, rows and catalog equal', async () => {
+    const target = server(MACHINE_MAJOR);
+    const database = `created_${major}`;
+    const result = await backupctl(
+      [
+        'restore',
+        backupOf(major).id,
+        '--confirm',
+        database,
+        '--target-database',
+        database,
+        '--only',
+        'db',
+        '--create',
+      ],
+      { env: envOf(major, target) },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(await fingerprint(target, database)).toEqual(await fingerprint(server(major), 'app'));
+    const restored = await readFingerprint(transactionReader(libpqEnv(target.env(database))));
+    expect(diffFingerprints(backupOf(major).fingerprint ?? restored, restored)).toEqual([]);
   });
 });
 
