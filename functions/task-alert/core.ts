@@ -118,8 +118,8 @@ const OPERATIONS: Readonly<Record<string, { title: string; means: string; todo: 
   restore: {
     title: 'Restore',
     means:
-      'the restore did not complete; a failed database restore rolls back in one transaction, leaving the database as it was, and the media directory is swapped only after it was fully extracted.',
-    todo: 'check the database before retrying; the pre-restore safety backup id (for undo) is in the log once it was taken.',
+      'the restore did not complete; the backup is built into a new database beside the live one and swapped in only after its rows and catalog matched the manifest, so the live database is as it was unless the log shows the swap (then the replaced one is kept as <db>__before_<timestamp>); the media directory is swapped only after it was fully extracted.',
+    todo: 'read the log for the cause; a leftover <db>__restoring_<timestamp> database is dropped by the next restore; the undo command is in the log once the swap was done.',
   },
 };
 
