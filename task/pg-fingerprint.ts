@@ -17,6 +17,7 @@
  * attributes (they belong to the server).
  */
 import { type CatalogFingerprint, type FingerprintObjects, fingerprintOf } from './core/fingerprint.ts';
+import { RDS_ROLES } from './pg-globals.ts';
 import { readJson, type SqlReader } from './postgres.ts';
 
 // search_path = pg_catalog: function signatures and expressions print schema-qualified, the
@@ -111,9 +112,12 @@ reach(role) AS (
   SELECT role FROM named WHERE role <> 0
   UNION SELECT m.member FROM pg_auth_members m JOIN reach r ON m.roleid = r.role
 ),
+-- RDS's own roles exist on RDS only: no other server (nor the drill's) can have them or their memberships
+rds(role) AS (SELECT oid FROM pg_roles WHERE rolname ~ '${RDS_ROLES}'),
 edge AS (
   SELECT roleid, member, admin_option FROM pg_auth_members
-  WHERE roleid IN (SELECT role FROM reach) OR member IN (SELECT role FROM reach)
+  WHERE (roleid IN (SELECT role FROM reach) OR member IN (SELECT role FROM reach))
+    AND roleid NOT IN (SELECT role FROM rds) AND member NOT IN (SELECT role FROM rds)
 ),
 role_obj AS (
   SELECT 'role ' || quote_ident(r.rolname) AS object,
@@ -126,6 +130,7 @@ role_obj AS (
                 'valid until', r.rolvaliduntil::text) END AS props
   FROM pg_roles r
   WHERE r.oid IN (SELECT role FROM reach UNION SELECT roleid FROM edge UNION SELECT member FROM edge)
+    AND r.oid NOT IN (SELECT role FROM rds)
   UNION ALL
   SELECT 'membership of ' || quote_ident(pg_get_userbyid(e.member)) || ' in ' || quote_ident(pg_get_userbyid(e.roleid)),
          jsonb_build_object('admin option', e.admin_option::text)

@@ -22,8 +22,14 @@ export function pgDumpAllGlobalsStep(options: { database: string; env?: NodeJS.P
  * (pg_*), the bootstrap superuser of the backed-up server, and RDS's own (rdsadmin, rds_*, rdstopmgr).
  */
 export function isServerRole(role: string, bootstrapSuperuser: string): boolean {
-  return role === bootstrapSuperuser || /^pg_/.test(role) || /^(rdsadmin|rdstopmgr|rds_.*)$/.test(role);
+  return role === bootstrapSuperuser || /^pg_/.test(role) || new RegExp(RDS_ROLES).test(role);
 }
+
+/**
+ * RDS's own roles (a POSIX regex, also used in SQL): they exist on RDS servers only, so neither a
+ * restore elsewhere nor the drill's scratch server can have them; the fingerprint leaves them out.
+ */
+export const RDS_ROLES = '^(rdsadmin|rdstopmgr|rds_.*)$';
 
 export interface RolePlan {
   /** Roles to create, in the order the globals list them. */
