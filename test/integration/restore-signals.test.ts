@@ -44,6 +44,15 @@ function descendants(pid: number): number[] {
   return found;
 }
 
+/** Sends a signal to a process that may have exited meanwhile. */
+const signalIfAlive = (pid: number, signal: NodeJS.Signals) => {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // gone already
+  }
+};
+
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -89,7 +98,7 @@ describe('a restore stopped by a signal', () => {
             sent = true;
             clearInterval(watcher);
             children = descendants(pid);
-            process.kill(pid, signal);
+            signalIfAlive(pid, signal);
           }, 50);
         },
       });
@@ -135,11 +144,11 @@ describe('a restore killed during the swap', () => {
           if (closed !== 't') return;
           clearInterval(watcher);
           orphans = descendants(pid);
-          process.kill(pid, 'SIGKILL');
+          signalIfAlive(pid, 'SIGKILL');
         }, 50);
       },
     });
-    for (const pid of orphans.filter(alive)) process.kill(pid, 'SIGKILL');
+    for (const pid of orphans) signalIfAlive(pid, 'SIGKILL');
     expect(result.signal).toBe('SIGKILL');
     // The live name resolves (to the database as it was; it refuses connections until cleaned up).
     expect(await sql("SELECT count(*) FROM pg_database WHERE datname = 'shop'")).toBe('1');
