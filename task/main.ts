@@ -6,7 +6,7 @@ import packageJson from '../package.json' with { type: 'json' };
 import { Catalog, restoreNeeds } from './catalog.ts';
 import { type CommandSpec, parseCommandLine } from './cli-args.ts';
 import { executeBackup, planBackup } from './commands/backup.ts';
-import { assertNoDrop, diffBackups, formatDiff, inOrder } from './commands/diff.ts';
+import { assertNoDrop, diffBackups, formatDiff, inOrder, parseDropPercent } from './commands/diff.ts';
 import { formatBackupList, summarize } from './commands/list.ts';
 import { describeRestore, executeRestore, planRestore } from './commands/restore.ts';
 import { describeBackup, formatShow, readVerification } from './commands/show.ts';
@@ -274,14 +274,15 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       }
       case 'diff': {
         const [first = '', second = ''] = line.positionals;
+        const failOnDrop = values['fail-on-drop'] as string | undefined;
+        const percent = failOnDrop === undefined ? undefined : parseDropPercent(failOnDrop);
         const [before, after] = inOrder(
           await catalog.resolve(first, config.database),
           await catalog.resolve(second, config.database),
         );
         const diff = diffBackups(before, after);
         print(diff, formatDiff(diff));
-        const failOnDrop = values['fail-on-drop'] as string | undefined;
-        if (failOnDrop !== undefined) assertNoDrop(diff, failOnDrop);
+        if (percent !== undefined) assertNoDrop(diff, percent);
         return EXIT.ok;
       }
       case 'status':

@@ -74,17 +74,19 @@ export function diffBackups(before: Manifest, after: Manifest): BackupDiff {
   };
 }
 
-/**
- * `--fail-on-drop PCT`: throws (exit 1) naming the tables that lost more than `percent` of their
- * rows. The value is checked here so the message can name it.
- */
-export function assertNoDrop(diff: BackupDiff, value: string): void {
+/** `--fail-on-drop PCT` as a number, checked before anything is read. */
+export function parseDropPercent(value: string): number {
   const percent = Number(value);
   if (value.trim() === '' || !Number.isFinite(percent) || percent < 0 || percent > 100) {
     throw new ConfigError(`--fail-on-drop must be a percentage from 0 to 100, got: ${value}`, {
       hint: 'backupctl diff --help',
     });
   }
+  return percent;
+}
+
+/** `--fail-on-drop`: throws (exit 1) naming the tables that lost more than `percent` of their rows. */
+export function assertNoDrop(diff: BackupDiff, percent: number): void {
   if (!diff.tables) return;
   const lost = lostMoreThan(diff.tables, percent);
   if (lost.length === 0) return;
