@@ -24,8 +24,8 @@ export interface OptionSpec {
 export interface CommandSpec {
   readonly name: string;
   readonly summary: string;
-  /** The one positional argument the command takes, if any. */
-  readonly argument?: { readonly name: string; readonly description: string };
+  /** The positional argument the command takes, if any; `count` of them (@default 1). */
+  readonly argument?: { readonly name: string; readonly description: string; readonly count?: number };
   readonly options: Readonly<Record<string, OptionSpec>>;
   /** Exit codes besides 0 (success) and 2 (usage), with what each means for this command. */
   readonly exitCodes: Readonly<Record<number, string>>;
@@ -41,6 +41,8 @@ export type CommandLine<C extends CommandSpec> =
       readonly command: C;
       readonly values: OptionValues;
       readonly argument: string | undefined;
+      /** Every positional argument, for a command taking more than one. */
+      readonly positionals: readonly string[];
     };
 
 /** Options every command takes. */
@@ -119,15 +121,16 @@ export function parseCommandLine<C extends CommandSpec>(
     values[option] = value;
   }
   const positionals = parsed.positionals;
-  if (command.argument ? positionals.length !== 1 : positionals.length > 0) {
+  const wanted = command.argument ? (command.argument.count ?? 1) : 0;
+  if (positionals.length !== wanted) {
     throw usageError(
       command,
       command.argument
-        ? `${command.name} takes one ${command.argument.name}, got: ${positionals.join(' ') || 'none'}`
+        ? `${command.name} takes ${wanted === 1 ? 'one ' : ''}${command.argument.name}, got: ${positionals.join(' ') || 'none'}`
         : `${command.name} takes no arguments, got: ${positionals.join(' ')}`,
     );
   }
-  return { kind: 'run', command, values, argument: positionals[0] };
+  return { kind: 'run', command, values, argument: positionals[0], positionals };
 }
 
 function usageError(command: CommandSpec, problem: string): ConfigError {

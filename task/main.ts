@@ -6,8 +6,10 @@ import packageJson from '../package.json' with { type: 'json' };
 import { Catalog, restoreNeeds } from './catalog.ts';
 import { type CommandSpec, parseCommandLine } from './cli-args.ts';
 import { executeBackup, planBackup } from './commands/backup.ts';
+import { assertNoDrop, diffBackups, formatDiff, inOrder, parseDropPercent } from './commands/diff.ts';
 import { formatBackupList, summarize } from './commands/list.ts';
 import { describeRestore, executeRestore, planRestore } from './commands/restore.ts';
+import { describeBackup, formatShow, readVerification } from './commands/show.ts';
 import { checkHealth, formatReport, formatStatus } from './commands/status.ts';
 import { assertVerified, runVerify } from './commands/verify.ts';
 import { loadConfig } from './config.ts';
@@ -106,6 +108,42 @@ export const COMMANDS = [
       json: JSON_OPTION,
     },
     exitCodes: { 1: 'the restore was refused or failed; the live database is as it was' },
+  },
+  {
+    name: 'show',
+    summary:
+      'what a backup holds, from its manifest: artifacts, versions, database properties, roles, tables with row counts, media, verification',
+    argument: {
+      ...BACKUP_ARGUMENT,
+      description:
+        'a backup id (daily/<database>/<timestamp>) or latest: the newest complete backup of PGDATABASE',
+    },
+    options: { json: JSON_OPTION },
+    exitCodes: { 1: 'the backup does not exist or cannot be used' },
+  },
+  {
+    name: 'diff',
+    summary:
+      'two backups of one database side by side, from their manifests: tables, row counts, roles, owners, grants, settings, sizes',
+    argument: {
+      name: '<id|latest> <id|latest>',
+      description:
+        'two backups of the same database; the older one is compared to the newer, in either order',
+      count: 2,
+    },
+    options: {
+      'fail-on-drop': {
+        type: 'string',
+        value: 'PCT',
+        description:
+          'exit 1 when any table lost more than PCT percent of its rows (a removed table lost all)',
+        default: 'exit 0 whatever changed',
+      },
+      json: JSON_OPTION,
+    },
+    exitCodes: {
+      1: 'with --fail-on-drop, a table lost more than PCT% of its rows; or a backup cannot be used',
+    },
   },
   {
     name: 'status',
@@ -226,6 +264,25 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
             throw error;
           }
         });
+        return EXIT.ok;
+      }
+      case 'show': {
+        const manifest = await catalog.resolve(line.argument as string, config.database);
+        const shown = describeBackup(manifest, await readVerification(catalog, manifest));
+        print(shown, formatShow(shown));
+        return EXIT.ok;
+      }
+      case 'diff': {
+        const [first = '', second = ''] = line.positionals;
+        const failOnDrop = values['fail-on-drop'] as string | undefined;
+        const percent = failOnDrop === undefined ? undefined : parseDropPercent(failOnDrop);
+        const [before, after] = inOrder(
+          await catalog.resolve(first, config.database),
+          await catalog.resolve(second, config.database),
+        );
+        const diff = diffBackups(before, after);
+        print(diff, formatDiff(diff));
+        if (percent !== undefined) assertNoDrop(diff, percent);
         return EXIT.ok;
       }
       case 'status':

@@ -62,19 +62,50 @@ export function diffFingerprints(backup: CatalogFingerprint, restored: CatalogFi
       "the backup's fingerprint digest does not match its own details (the manifest was altered)",
     );
   }
-  const names = [...new Set([...Object.keys(backup.objects), ...Object.keys(restored.objects)])];
-  for (const name of names.sort(byCodeUnit)) {
-    const want = backup.objects[name];
-    const got = restored.objects[name];
-    if (!got) differences.push(`${name} is missing`);
-    else if (!want) differences.push(`${name} is not in the backup`);
+  for (const c of fingerprintChanges(backup.objects, restored.objects)) {
+    if (c.change === 'removed') differences.push(`${c.object} is missing`);
+    else if (c.change === 'added') differences.push(`${c.object} is not in the backup`);
     else {
-      const keys = [...new Set([...Object.keys(want), ...Object.keys(got)])].sort(byCodeUnit);
-      const changed = keys
-        .filter((key) => want[key] !== got[key])
-        .map((key) => `${key} is ${got[key] ?? '(none)'}, the backup has ${want[key] ?? '(none)'}`);
-      if (changed.length > 0) differences.push(`${name}: ${changed.join('; ')}`);
+      const changed = (c.properties ?? []).map(
+        (p) => `${p.name} is ${p.after ?? '(none)'}, the backup has ${p.before ?? '(none)'}`,
+      );
+      differences.push(`${c.object}: ${changed.join('; ')}`);
     }
   }
   return differences;
+}
+
+/** One object that differs between two fingerprints' details. */
+export interface FingerprintChange {
+  readonly object: string;
+  readonly change: 'added' | 'removed' | 'changed';
+  /** For `changed`: every property that differs; null where the property is absent. */
+  readonly properties?: readonly {
+    readonly name: string;
+    readonly before: string | null;
+    readonly after: string | null;
+  }[];
+}
+
+/** The objects that differ from `before` to `after`, in code-unit order of their names. */
+export function fingerprintChanges(
+  before: FingerprintObjects,
+  after: FingerprintObjects,
+): FingerprintChange[] {
+  const changes: FingerprintChange[] = [];
+  const names = [...new Set([...Object.keys(before), ...Object.keys(after)])];
+  for (const object of names.sort(byCodeUnit)) {
+    const was = before[object];
+    const now = after[object];
+    if (!now) changes.push({ object, change: 'removed' });
+    else if (!was) changes.push({ object, change: 'added' });
+    else {
+      const properties = [...new Set([...Object.keys(was), ...Object.keys(now)])]
+        .sort(byCodeUnit)
+        .filter((name) => was[name] !== now[name])
+        .map((name) => ({ name, before: was[name] ?? null, after: now[name] ?? null }));
+      if (properties.length > 0) changes.push({ object, change: 'changed', properties });
+    }
+  }
+  return changes;
 }

@@ -16,7 +16,8 @@
 import { z } from 'zod';
 import { formatCount, formatHours, formatLimit, formatPercent, formatSize } from './format.ts';
 import { SCHEDULED_TIERS, type ScheduledTier } from './ids.ts';
-import { type Artifact, type Manifest, totalRows } from './manifest.ts';
+import { type Artifact, type Manifest, type PostgresArtifact, totalRows } from './manifest.ts';
+import { compareTables, describeShrunkTables } from './table-changes.ts';
 import type { Verification } from './verification.ts';
 
 export type Severity = 'ok' | 'warning' | 'critical';
@@ -349,6 +350,10 @@ function evaluateTier(
 /** Size and drop checks of one backup against the previous ones of its tier (newest first). */
 function checkBackup(backup: Manifest, previous: readonly Manifest[], t: HealthThresholds): Finding[] {
   const findings: Finding[] = [];
+  // The database's size and drop findings name the tables that shrank most since the backup
+  // before, so the operator sees at once whether rows were lost or only bloat went away.
+  const shrunk = shrinkNote(backup, previous[0]);
+  const aboutTables = (kind: Artifact['kind']) => (kind === 'postgres' && shrunk ? `; ${shrunk}` : '');
   for (const artifact of backup.artifacts) {
     // A list of roles is a few KiB and shrinks when roles are dropped: neither is a warning sign.
     if (artifact.kind === 'globals') continue;
@@ -356,7 +361,7 @@ function checkBackup(backup: Manifest, previous: readonly Manifest[], t: HealthT
       findings.push({
         check: 'size',
         severity: 'critical',
-        message: `${ARTIFACT_NAMES[artifact.kind]} of ${backup.id} is ${formatSize(artifact.bytes)}, below the ${formatSize(t.minArtifactBytes)} minimum`,
+        message: `${ARTIFACT_NAMES[artifact.kind]} of ${backup.id} is ${formatSize(artifact.bytes)}, below the ${formatSize(t.minArtifactBytes)} minimum${aboutTables(artifact.kind)}`,
       });
     }
     const history = previous.flatMap((m) => m.artifacts.filter((a) => a.kind === artifact.kind));
@@ -366,7 +371,7 @@ function checkBackup(backup: Manifest, previous: readonly Manifest[], t: HealthT
       findings.push({
         check: 'drop',
         severity: 'critical',
-        message: `${ARTIFACT_NAMES[artifact.kind]} of ${backup.id} is ${formatSize(artifact.bytes)}, ${formatPercent(drop)} below the median ${formatSize(median)} of the previous ${history.length} ${backup.tier} backups (limit ${formatPercent(t.maxDropShare)})`,
+        message: `${ARTIFACT_NAMES[artifact.kind]} of ${backup.id} is ${formatSize(artifact.bytes)}, ${formatPercent(drop)} below the median ${formatSize(median)} of the previous ${history.length} ${backup.tier} backups (limit ${formatPercent(t.maxDropShare)})${aboutTables(artifact.kind)}`,
       });
     }
   }
@@ -379,7 +384,7 @@ function checkBackup(backup: Manifest, previous: readonly Manifest[], t: HealthT
       findings.push({
         check: 'drop',
         severity: 'critical',
-        message: `${backup.id} holds ${formatCount(rows)} rows in total, ${formatPercent(drop)} below the median ${formatCount(median)} of the previous ${history.length} ${backup.tier} backups (limit ${formatPercent(t.maxDropShare)})`,
+        message: `${backup.id} holds ${formatCount(rows)} rows in total, ${formatPercent(drop)} below the median ${formatCount(median)} of the previous ${history.length} ${backup.tier} backups (limit ${formatPercent(t.maxDropShare)})${aboutTables('postgres')}`,
       });
     }
   }
@@ -523,6 +528,17 @@ function summarize(m: Manifest, now: Date): BackupSummary {
 
 export function backupBytes(m: Manifest): number {
   return m.artifacts.reduce((sum, a) => sum + a.bytes, 0);
+}
+
+function tablesOf(m: Manifest): PostgresArtifact['tables'] | undefined {
+  return m.artifacts.find((a): a is PostgresArtifact => a.kind === 'postgres')?.tables;
+}
+
+/** The tables that shrank most from `before` to `backup`, as a clause; '' when none did. */
+function shrinkNote(backup: Manifest, before: Manifest | undefined): string {
+  const now = tablesOf(backup);
+  const then = before && tablesOf(before);
+  return now && then ? describeShrunkTables(compareTables(then, now), before.id) : '';
 }
 
 function rowsOf(m: Manifest): number | undefined {

@@ -238,7 +238,45 @@ describe('evaluateHealth', () => {
     const [drop] = findingsOf(inputs).filter((f) => f.check === 'drop');
 
     expect(drop?.message).toMatch(
-      /^daily\/app\/\S+ holds 0 rows in total, 100% below the median 1,000 of the previous 7 daily backups \(limit 50%\)$/,
+      /^daily\/app\/\S+ holds 0 rows in total, 100% below the median 1,000 of the previous 7 daily backups \(limit 50%\); tables that shrank most since daily\/app\/\S+: public\.orders 1,000 → 0 rows \(-100%\)$/,
+    );
+  });
+
+  it('names the emptied table in the Backup CRITICAL email, not only the total', () => {
+    const withTables = (m: Manifest, orders: number): Manifest => ({
+      ...m,
+      artifacts: m.artifacts.map((a) =>
+        a.kind === 'postgres'
+          ? {
+              ...a,
+              tables: [
+                { schema: 'public', table: 'customers', rows: 400 },
+                { schema: 'public', table: 'notes', rows: 5 },
+                { schema: 'sales', table: 'orders', rows: orders },
+              ],
+            }
+          : a,
+      ),
+    });
+    const series = dailySeries(8).map((m, i) => withTables(m, i === 0 ? 0 : 1000));
+
+    const { subject, body } = formatAlert(evaluateHealth(healthyInputs({ daily: { backups: series } }), NOW));
+
+    expect(subject).toMatch(/^Backup CRITICAL app: /);
+    expect(body).toContain(
+      `CRITICAL  app daily: ${series[0]?.id} holds 405 rows in total, 71% below the median 1,405 of the previous 7 daily backups (limit 50%); tables that shrank most since ${series[1]?.id}: sales.orders 1,000 → 0 rows (-100%)\n`,
+    );
+  });
+
+  it('names the tables that shrank most in the size finding of a dump below the minimum', () => {
+    const series = dailySeries(8, 10, { bytes: 50_000, rows: 10 });
+
+    const [size] = findingsOf(healthyInputs({ daily: { backups: series } })).filter(
+      (f) => f.check === 'size',
+    );
+
+    expect(size?.message).toBe(
+      `database dump of ${series[0]?.id} is 48.8 KiB, below the 100.0 KiB minimum; tables that shrank most since ${series[1]?.id}: public.orders 1,000 → 10 rows (-99%)`,
     );
   });
 
