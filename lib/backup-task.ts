@@ -38,33 +38,18 @@ export function mediaDirectory(media: MediaConfig): string {
   return `${MEDIA_MOUNT_PATH}/${path === '' ? DEFAULT_MEDIA_SUBDIRECTORY : path}`;
 }
 
-export interface BackupTaskProps {
+export interface BackupctlTasksProps {
   readonly network: BackupNetwork;
+  /** The bucket every task of these databases reads and writes (BACKUP_BUCKET). */
   readonly backupBucket: BackupBucket;
-  /** One task definition (own roles, security group and secret access) is created per database. */
+  /** Each gets its plain task environment and a security group (its network path to the database). */
   readonly databases: readonly DatabaseConfig[];
-  /**
-   * Fargate CPU units.
-   * @default 1024
-   */
-  readonly cpu?: number;
-  /**
-   * Fargate memory in MiB; must be valid for `cpu`.
-   * @default 2048
-   */
-  readonly memoryMiB?: number;
   /**
    * PostgreSQL major version of pg_dump, pg_restore and the drill's scratch server in the image;
    * one of IMAGE_PG_MAJORS, and >= the major of every server backed up.
    * @default 18
    */
   readonly pgMajorVersion?: number;
-  /**
-   * Fargate ephemeral storage in GiB (21-200), backing /tmp: the verify drill restores the whole
-   * database into a scratch cluster there.
-   * @default 50
-   */
-  readonly ephemeralStorageGiB?: number;
   /**
    * Retention of the task log group.
    * @default logs.RetentionDays.THREE_MONTHS
@@ -78,46 +63,72 @@ export interface BackupTaskProps {
     readonly mode: 'GOVERNANCE' | 'COMPLIANCE';
     readonly days: Readonly<Record<Tier, number>>;
   };
+  /**
+   * What these tasks are for, as their security groups describe them.
+   * @default 'backup'
+   */
+  readonly purpose?: 'backup' | 'restore';
+  /**
+   * More non-secret settings for every task (e.g. a replica's BACKUP_REPLICATION_WINDOW_HOURS).
+   * @default - none
+   */
+  readonly environment?: Readonly<Record<string, string>>;
+}
+
+export interface BackupTaskProps extends Omit<BackupctlTasksProps, 'purpose'> {
+  /**
+   * Fargate CPU units.
+   * @default 1024
+   */
+  readonly cpu?: number;
+  /**
+   * Fargate memory in MiB; must be valid for `cpu`.
+   * @default 2048
+   */
+  readonly memoryMiB?: number;
+  /**
+   * Fargate ephemeral storage in GiB (21-200), backing /tmp: the verify drill restores the whole
+   * database into a scratch cluster there.
+   * @default 50
+   */
+  readonly ephemeralStorageGiB?: number;
+}
+
+/** What every task of one database shares: its settings and its network path. */
+export interface DatabaseTasks {
+  readonly database: string;
+  readonly securityGroup: ec2.SecurityGroup;
+  /** The container's plain (non-secret) environment, for every task definition of this database. */
+  readonly environment: Readonly<Record<string, string>>;
+  /** The database's scheduled backup task, which must not run beside its restore. @default - none */
+  readonly taskDefinition?: ecs.FargateTaskDefinition;
 }
 
 /** What a launcher needs to start the backup task of one database. */
-export interface BackupTarget {
-  readonly database: string;
+export interface BackupTarget extends DatabaseTasks {
   readonly taskDefinition: ecs.FargateTaskDefinition;
-  readonly securityGroup: ec2.SecurityGroup;
-  /** The container's plain (non-secret) environment, for other task definitions of this database. */
-  readonly environment: Readonly<Record<string, string>>;
 }
 
 /**
- * The Fargate side: an ECS cluster (Container Insights on), the image built from task/Dockerfile,
- * and per database a task definition that runs `backupctl` as a non-root user on a read-only root
- * filesystem, with the database credentials injected as ECS secrets and its media volume (EFS)
- * mounted read-only.
+ * Where backupctl runs: an ECS cluster (Container Insights on), the image built from
+ * task/Dockerfile, one log group, and per database the plain settings (bucket, key, region, TLS,
+ * media path) and a security group without ingress that the database (and its file system) admit.
+ * Task definitions are added with `addTaskDefinition`: the backup tasks (BackupTask), the restore
+ * tasks (lib/restore.ts), here or in the replica region (lib/replica-restore.ts).
  */
-export class BackupTask extends Construct {
+export class BackupctlTasks extends Construct {
   readonly cluster: ecs.Cluster;
   readonly logGroup: logs.LogGroup;
   readonly image: ecrAssets.DockerImageAsset;
-  readonly targets: readonly BackupTarget[];
+  readonly targets: readonly DatabaseTasks[];
 
-  constructor(scope: Construct, id: string, props: BackupTaskProps) {
+  constructor(scope: Construct, id: string, props: BackupctlTasksProps) {
     super(scope, id);
-    const cpu = props.cpu ?? DEFAULT_TASK_SIZE.cpu;
-    const memoryMiB = props.memoryMiB ?? DEFAULT_TASK_SIZE.memoryMiB;
-    const size = fargateSizeProblem(cpu, memoryMiB);
-    if (size) throw new Error(`${size.message}, got: ${size.key === 'cpu' ? cpu : memoryMiB}`);
     const pgMajorVersion = props.pgMajorVersion ?? DEFAULT_IMAGE_PG_MAJOR;
     if (!(IMAGE_PG_MAJORS as readonly number[]).includes(pgMajorVersion)) {
       throw new Error(`pgMajorVersion must be ${IMAGE_PG_MAJORS.join(' or ')}, got: ${pgMajorVersion}`);
     }
     if (props.databases.length === 0) throw new Error('databases must list at least one database, got: []');
-    const ephemeralStorageGiB = props.ephemeralStorageGiB ?? DEFAULT_EPHEMERAL_STORAGE_GIB;
-    if (!Number.isInteger(ephemeralStorageGiB) || ephemeralStorageGiB < 21 || ephemeralStorageGiB > 200) {
-      throw new Error(
-        `ephemeralStorageGiB must be a whole number from 21 to 200, got: ${ephemeralStorageGiB}`,
-      );
-    }
 
     this.cluster = new ecs.Cluster(this, 'Cluster', {
       vpc: props.network.vpc,
@@ -135,9 +146,8 @@ export class BackupTask extends Construct {
       ignoreMode: IgnoreMode.DOCKER,
       exclude: ['*', '!package.json', '!package-lock.json', '!task', 'task/**/*.test.ts'],
     });
-
     this.targets = props.databases.map((database, index) =>
-      this.addDatabase(`Db${index}`, database, props, cpu, memoryMiB, ephemeralStorageGiB),
+      this.addDatabase(new Construct(this, `Db${index}`), database, props),
     );
   }
 
@@ -199,16 +209,9 @@ export class BackupTask extends Construct {
     return { taskDefinition, container };
   }
 
-  private addDatabase(
-    id: string,
-    database: DatabaseConfig,
-    props: BackupTaskProps,
-    cpu: number,
-    memoryMiB: number,
-    ephemeralStorageGiB: number,
-  ): BackupTarget {
-    const scope = new Construct(this, id);
+  private addDatabase(scope: Construct, database: DatabaseConfig, props: BackupctlTasksProps): DatabaseTasks {
     const { backupBucket } = props;
+    const purpose = props.purpose ?? 'backup';
     const environment: Record<string, string> = {
       [ENV.bucket]: backupBucket.bucket.bucketName,
       ...(backupBucket.prefix ? { [ENV.prefix]: backupBucket.prefix } : {}),
@@ -218,25 +221,17 @@ export class BackupTask extends Construct {
       PGSSLROOTCERT: RDS_CA_BUNDLE_PATH,
       // initdb of the verify drill's scratch cluster, pg_dump and tar write below this.
       TMPDIR: TMP_PATH,
+      ...props.environment,
     };
     if (database.media) environment[ENV.mediaDir] = mediaDirectory(database.media);
     if (props.objectLock) {
       environment.BACKUP_OBJECT_LOCK_MODE = props.objectLock.mode;
       environment.BACKUP_OBJECT_LOCK_DAYS = JSON.stringify(props.objectLock.days);
     }
-    const { taskDefinition, container } = this.addTaskDefinition(scope, {
-      secretArn: database.secretArn,
-      secretKmsKeyArn: database.secretKmsKeyArn,
-      environment,
-      cpu,
-      memoryMiB,
-      ephemeralStorageGiB,
-    });
-    backupBucket.grantBackupAccess(taskDefinition.taskRole, database.name);
 
     const securityGroup = new ec2.SecurityGroup(scope, 'SecurityGroup', {
       vpc: props.network.vpc,
-      description: `Backup task of database ${database.name}: no ingress`,
+      description: `${purpose === 'backup' ? 'Backup' : 'Restore'} task of database ${database.name}: no ingress`,
       allowAllOutbound: true,
     });
     if (database.securityGroupId) {
@@ -248,27 +243,65 @@ export class BackupTask extends Construct {
       databaseGroup.addIngressRule(
         securityGroup,
         ec2.Port.tcp(database.port),
-        `PostgreSQL from the backup task of ${database.name}`,
+        `PostgreSQL from the ${purpose} task of ${database.name}`,
       );
     }
-
-    if (database.media) {
-      // ClientMount without ClientWrite: EFS itself enforces read-only, not just the mount option.
-      addMediaVolume(taskDefinition, container, database.media, false);
-      if (database.media.securityGroupId) {
-        const mediaGroup = ec2.SecurityGroup.fromSecurityGroupId(
-          scope,
-          'MediaSecurityGroup',
-          database.media.securityGroupId,
-        );
-        mediaGroup.addIngressRule(
-          securityGroup,
-          ec2.Port.tcp(2049),
-          `NFS from the backup task of ${database.name}`,
-        );
-      }
+    if (database.media?.securityGroupId) {
+      const mediaGroup = ec2.SecurityGroup.fromSecurityGroupId(
+        scope,
+        'MediaSecurityGroup',
+        database.media.securityGroupId,
+      );
+      mediaGroup.addIngressRule(
+        securityGroup,
+        ec2.Port.tcp(2049),
+        `NFS from the ${purpose} task of ${database.name}`,
+      );
     }
-    return { database: database.name, taskDefinition, securityGroup, environment };
+    return { database: database.name, securityGroup, environment };
+  }
+}
+
+/**
+ * The backups: per database a task definition that runs `backupctl` as a non-root user on a
+ * read-only root filesystem, with the database credentials injected as ECS secrets, its media
+ * volume (EFS) mounted read-only, and a role that may write its backups but never delete.
+ */
+export class BackupTask extends BackupctlTasks {
+  declare readonly targets: readonly BackupTarget[];
+
+  constructor(scope: Construct, id: string, props: BackupTaskProps) {
+    const cpu = props.cpu ?? DEFAULT_TASK_SIZE.cpu;
+    const memoryMiB = props.memoryMiB ?? DEFAULT_TASK_SIZE.memoryMiB;
+    const size = fargateSizeProblem(cpu, memoryMiB);
+    if (size) throw new Error(`${size.message}, got: ${size.key === 'cpu' ? cpu : memoryMiB}`);
+    const ephemeralStorageGiB = props.ephemeralStorageGiB ?? DEFAULT_EPHEMERAL_STORAGE_GIB;
+    if (!Number.isInteger(ephemeralStorageGiB) || ephemeralStorageGiB < 21 || ephemeralStorageGiB > 200) {
+      throw new Error(
+        `ephemeralStorageGiB must be a whole number from 21 to 200, got: ${ephemeralStorageGiB}`,
+      );
+    }
+    super(scope, id, props);
+    const databases = new Map(props.databases.map((database) => [database.name, database]));
+    // Until reassigned below, `targets` holds what the base built: settings and security groups.
+    const bases: readonly DatabaseTasks[] = this.targets;
+    this.targets = bases.map((target, index) => {
+      const database = databases.get(target.database);
+      if (!database) throw new Error(`database ${target.database} has no settings`);
+      const scope = this.node.findChild(`Db${index}`);
+      const { taskDefinition, container } = this.addTaskDefinition(scope, {
+        secretArn: database.secretArn,
+        secretKmsKeyArn: database.secretKmsKeyArn,
+        environment: { ...target.environment },
+        cpu,
+        memoryMiB,
+        ephemeralStorageGiB,
+      });
+      props.backupBucket.grantBackupAccess(taskDefinition.taskRole, database.name);
+      // ClientMount without ClientWrite: EFS itself enforces read-only, not just the mount option.
+      if (database.media) addMediaVolume(taskDefinition, container, database.media, false);
+      return { ...target, taskDefinition };
+    });
   }
 }
 

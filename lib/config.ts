@@ -154,6 +154,29 @@ const vpcSchema = z.discriminatedUnion(
 const lockMode = (key: string) =>
   z.enum(['GOVERNANCE', 'COMPLIANCE'], { error: `${key} must be "GOVERNANCE" or "COMPLIANCE"` });
 
+const email = z
+  .string({ error: 'alertEmails must be email addresses' })
+  .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'alertEmails must be email addresses like ops@example.com');
+
+/**
+ * A restore in the replica region, needing nothing of the primary's: per database the credentials
+ * of a server there (a role that may create and replace the database, like `restoreSecretArn`), the
+ * network to reach it, and where its results and failures are mailed.
+ */
+const replicaRestoreSchema = z.strictObject({
+  databases: z
+    .array(databaseSchema.omit({ restoreSecretArn: true, restoreSecretKmsKeyArn: true }), {
+      error: 'databases must be a list of databases',
+    })
+    .min(1, 'databases must list at least one database'),
+  vpc: vpcSchema.default({ mode: 'create', maxAzs: 2 }),
+  /** @default - the primary's alertEmails */
+  alertEmails: z
+    .array(email, { error: 'alertEmails must be a list of email addresses' })
+    .min(1, 'alertEmails must list at least one address')
+    .optional(),
+});
+
 /**
  * The offsite copy: a second stack in another region (and optionally another account) holding a
  * replica bucket that S3 Replication fills from the primary. Absent: no replica, nothing changes.
@@ -197,11 +220,12 @@ const replicaSchema = z.strictObject({
       defaultRetentionDays: days('replica.objectLock.defaultRetentionDays').optional(),
     })
     .prefault({}),
+  /**
+   * The restore Lambda and restore task definitions in the replica stack, reading the replica.
+   * @default - none: the replica stack holds the bucket only
+   */
+  restore: replicaRestoreSchema.optional(),
 });
-
-const email = z
-  .string({ error: 'alertEmails must be email addresses' })
-  .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'alertEmails must be email addresses like ops@example.com');
 
 const baseSchema = z.strictObject({
   databases: z
@@ -374,6 +398,7 @@ export const configSchema = baseSchema.superRefine((config, ctx) => {
     });
   }
   checkLocks(config, ctx);
+  checkReplicaRestore(config, ctx);
 });
 
 type ParsedConfig = z.output<typeof baseSchema>;
@@ -447,6 +472,48 @@ function checkLocks(config: ParsedConfig, ctx: z.RefinementCtx): void {
       });
     }
   }
+}
+
+/**
+ * A replica restore restores the primary's databases (their backups are what the replica holds),
+ * each once, with credentials and keys of the replica region: a secret in the primary region would
+ * make the restore depend on the region it must do without.
+ */
+function checkReplicaRestore(config: ParsedConfig, ctx: z.RefinementCtx): void {
+  const replica = config.replica;
+  if (!replica?.restore) return;
+  const configured = config.databases.map((db) => db.name);
+  const seen = new Set<string>();
+  replica.restore.databases.forEach((db, i) => {
+    const path = ['replica', 'restore', 'databases', i];
+    if (!configured.includes(db.name)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'name'],
+        params: { got: db.name },
+        message: `name must be one of databases (${configured.join(', ')}): the replica holds their backups only`,
+      });
+    }
+    if (seen.has(db.name)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'name'],
+        params: { got: db.name },
+        message: 'name must be unique',
+      });
+    }
+    seen.add(db.name);
+    for (const key of ['secretArn', 'secretKmsKeyArn'] as const) {
+      const arn = db[key];
+      if (arn === undefined || arn.split(':')[3] === replica.region) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, key],
+        params: { got: arn },
+        message: `${key} must be in the replica region (${replica.region}): a restore there must not need the primary region`,
+      });
+    }
+  });
 }
 
 /** The replica's lifecycle: every day count not given is the primary's. */

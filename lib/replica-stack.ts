@@ -5,6 +5,7 @@ import { SCHEDULED_TIERS } from '../task/core/ids.ts';
 import { BackupBucket } from './backup-bucket.ts';
 import { type BackupConfig, resolveReplicaRetention } from './config.ts';
 import type { ReplicaPlacement } from './replica-placement.ts';
+import { ReplicaRestore } from './replica-restore.ts';
 
 export interface ReplicaStackProps extends StackProps {
   /** The validated configuration; must hold `replica`. */
@@ -19,9 +20,13 @@ export interface ReplicaStackProps extends StackProps {
  * and always under Object Lock. Deployed before the primary stack, whose replication rules name
  * this bucket. Its bucket and key policies let the primary's replication role write replicas and
  * nothing else; no principal of the primary account may delete, read or change the replicas.
+ * With `replica.restore` it also holds the restore Lambda and restore tasks (lib/replica-restore.ts),
+ * so that a restore needs nothing of the primary region.
  */
 export class ReplicaStack extends Stack {
   readonly bucket: BackupBucket;
+  /** Present with `replica.restore`. */
+  readonly restore?: ReplicaRestore;
 
   constructor(scope: Construct, id: string, props: ReplicaStackProps) {
     super(scope, id, props);
@@ -85,6 +90,11 @@ export class ReplicaStack extends Stack {
         conditions: { StringEquals: { 'kms:ViaService': `s3.${placement.region}.amazonaws.com` } },
       }),
     );
+
+    // Same-account principals need no bucket or key policy statement: the restore roles' own
+    // policies (least privilege, granted by Restore) are enough, and no statement here denies them.
+    if (config.replica.restore)
+      this.restore = new ReplicaRestore(this, 'Restore', { config, bucket: this.bucket });
 
     new CfnOutput(this, 'ReplicaBucketName', { value: bucket.bucketName });
     new CfnOutput(this, 'ReplicaKeyArn', { value: key.keyArn });

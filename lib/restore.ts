@@ -11,7 +11,7 @@ import { databaseTierPrefix, MANIFEST_FILE } from '../task/core/keys.ts';
 import { lockKey } from '../task/core/lock.ts';
 import type { AlertTopic } from './alert-topic.ts';
 import type { BackupBucket } from './backup-bucket.ts';
-import { addMediaVolume, type BackupTask, LOG_STREAM_PREFIX } from './backup-task.ts';
+import { addMediaVolume, type BackupctlTasks, LOG_STREAM_PREFIX } from './backup-task.ts';
 import type { DatabaseConfig } from './config.ts';
 import { DEFAULT_TASK_SIZE } from './fargate-sizes.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
@@ -20,12 +20,19 @@ import { NodeFunction } from './node-function.ts';
 import { clusterEnvironment, grantRunTask, taskTarget } from './run-task-access.ts';
 
 export interface RestoreProps {
-  readonly task: BackupTask;
+  /**
+   * Where the restore tasks run and what they share with the database's other tasks: the backup
+   * task (BackupTask), or, in the replica region, tasks of their own (lib/replica-restore.ts).
+   */
+  readonly task: BackupctlTasks;
   readonly network: BackupNetwork;
   readonly backupBucket: BackupBucket;
   /** The restore task publishes its result here; its failures alert through TaskAlerts. */
   readonly alerts: AlertTopic;
-  /** Each gets one restore task definition; must be the databases `task` was built with. */
+  /**
+   * Each gets one restore task definition, with `restoreSecretArn` (else `secretArn`) as its
+   * credentials; must be the databases `task` was built with.
+   */
   readonly databases: readonly DatabaseConfig[];
   /**
    * Fargate CPU units of the restore task (validated by BackupTask's rules).
@@ -115,7 +122,7 @@ export class Restore extends Construct {
             ...taskTarget(
               t.taskDefinition,
               t.securityGroup.securityGroupId,
-              backupTarget ? [backupTarget.taskDefinition.family] : [],
+              backupTarget?.taskDefinition ? [backupTarget.taskDefinition.family] : [],
             ),
             hasMedia: props.databases.some((db) => db.name === t.database && db.media !== undefined),
           },

@@ -7,12 +7,12 @@ import { Stack, Validations } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { ENV } from '../task/core/env-names.ts';
-import { type BackupTask, CONTAINER_NAME } from './backup-task.ts';
+import { type BackupctlTasks, CONTAINER_NAME } from './backup-task.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 import type { BackupNetwork } from './network.ts';
 
 /** The variables functions/shared/ecs.ts reads (clusterSettingsFromEnv). */
-export function clusterEnvironment(task: BackupTask, network: BackupNetwork): Record<string, string> {
+export function clusterEnvironment(task: BackupctlTasks, network: BackupNetwork): Record<string, string> {
   return {
     [ENV.clusterArn]: task.cluster.clusterArn,
     [ENV.containerName]: CONTAINER_NAME,

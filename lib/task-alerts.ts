@@ -7,12 +7,13 @@ import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
 import { ENV } from '../task/core/env-names.ts';
 import type { AlertTopic } from './alert-topic.ts';
-import { type BackupTask, CONTAINER_NAME, LOG_STREAM_PREFIX } from './backup-task.ts';
+import { type BackupctlTasks, CONTAINER_NAME, LOG_STREAM_PREFIX } from './backup-task.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 import { NodeFunction } from './node-function.ts';
 
 export interface TaskAlertsProps {
-  readonly task: BackupTask;
+  /** Its scheduled (backup) task definitions are watched, if it has any. */
+  readonly task: BackupctlTasks;
   readonly alerts: AlertTopic;
   /**
    * More task definitions in the backup cluster, logging to the task log group, whose failures
@@ -59,7 +60,12 @@ export class TaskAlerts extends Construct implements FailedInvocationAlerts {
   constructor(scope: Construct, id: string, props: TaskAlertsProps) {
     super(scope, id);
     const { task, alerts } = props;
-    const watched = [...task.targets, ...(props.additionalTargets ?? [])];
+    const watched = [
+      ...task.targets.flatMap(({ database, taskDefinition }) =>
+        taskDefinition ? [{ database, taskDefinition }] : [],
+      ),
+      ...(props.additionalTargets ?? []),
+    ];
     const fn = new NodeFunction(this, 'Function', {
       name: 'task-alert',
       description:

@@ -9,6 +9,12 @@ const minimal = {
   alertEmails: ['ops@example.com'],
 };
 
+/** A database's restore on a server in the replica region (eu-central-1). */
+const DR_DATABASE = {
+  name: 'app',
+  secretArn: 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:rds!db-dr-AbCdEf',
+};
+
 /** [what is invalid, override of the minimal configuration, fragments every problem list must contain] */
 const INVALID: [string, Record<string, unknown>, ...string[]][] = [
   ['retention.dailyDays', { retention: { dailyDays: 0 } }, 'retention.dailyDays must be >= 1 day, got: 0'],
@@ -161,6 +167,42 @@ const INVALID: [string, Record<string, unknown>, ...string[]][] = [
     'replica.objectLock.defaultRetentionDays must be <= the shortest replica tier retention (30 days), got: 31',
   ],
   [
+    'a replica restore of a database that is not backed up',
+    {
+      objectLock: { enabled: true },
+      replica: { region: 'eu-central-1', restore: { databases: [{ ...DR_DATABASE, name: 'shop' }] } },
+    },
+    'replica.restore.databases[0].name must be one of databases (app): the replica holds their backups only, got: "shop"',
+  ],
+  [
+    'a replica restore secret in the primary region',
+    {
+      objectLock: { enabled: true },
+      replica: {
+        region: 'eu-central-1',
+        restore: { databases: [{ ...DR_DATABASE, secretArn: minimal.databases[0]?.secretArn }] },
+      },
+    },
+    'replica.restore.databases[0].secretArn must be in the replica region (eu-central-1): a restore there must not need the primary region, got: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1-AbCdEf"',
+  ],
+  [
+    'a replica restore without databases',
+    { objectLock: { enabled: true }, replica: { region: 'eu-central-1', restore: { databases: [] } } },
+    'replica.restore.databases must list at least one database, got: []',
+  ],
+  [
+    'a replica restore network that is no VPC id',
+    {
+      objectLock: { enabled: true },
+      replica: {
+        region: 'eu-central-1',
+        restore: { databases: [DR_DATABASE], vpc: { mode: 'import', vpcId: 'main', subnetIds: [] } },
+      },
+    },
+    'replica.restore.vpc.vpcId must be a VPC id like vpc-0123456789abcdef0, got: "main"',
+    'replica.restore.vpc.subnetIds must list at least one subnet, got: []',
+  ],
+  [
     'objectLock.mode',
     { objectLock: { enabled: true, mode: 'strict' } },
     'objectLock.mode must be "GOVERNANCE" or "COMPLIANCE", got: "strict"',
@@ -270,6 +312,23 @@ describe('loadConfig', () => {
       'databases must be a list of databases, got: (missing)',
       'alertEmails must be a list of email addresses, got: (missing)',
     ]);
+  });
+});
+
+describe('replica.restore', () => {
+  it('creates a VPC and leaves the alert addresses to the primary when not given', () => {
+    const config = loadConfig({
+      backup: {
+        ...minimal,
+        objectLock: { enabled: true },
+        replica: { region: 'eu-central-1', restore: { databases: [DR_DATABASE] } },
+      },
+    });
+
+    expect(config.replica?.restore).toEqual({
+      databases: [{ ...DR_DATABASE, port: 5432 }],
+      vpc: { mode: 'create', maxAzs: 2 },
+    });
   });
 });
 
