@@ -3,17 +3,22 @@
  * same server, with what they need (sequences, indexes, constraints, triggers, policies, grants,
  * partitions), their rows equal to the backup's, and the live database never touched.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
 import { type S3Emulator, startS3 } from '../../tools/local/s3.ts';
-import { backupctl, expectFailure } from '../support/backupctl.ts';
-import { createShopDatabase, fingerprint } from '../support/fixtures.ts';
+import { BACKUPCTL, backupctl, expectFailure, ROOT } from '../support/backupctl.ts';
+import { addIncompressibleTable, createShopDatabase, fingerprint } from '../support/fixtures.ts';
+import { sh } from '../support/shell.ts';
 
 const BUCKET = 'table-restore';
 let pg: PgCluster;
 let s3: S3Emulator;
 let source: Record<string, string>;
 let backupId: string;
+let customersBefore: string;
+const CUSTOMERS_SQL = "SELECT md5(string_agg(id || name || region, ',' ORDER BY id)) FROM sales.customers";
 
 const env = () => ({ ...pg.env('shop'), ...s3.env(BUCKET) });
 const restore = (args: string[]) => backupctl(['restore', ...args], { env: env() });
@@ -35,10 +40,13 @@ beforeAll(async () => {
   [pg, s3] = await Promise.all([startPostgres(), startS3()]);
   await s3.createBucket(BUCKET);
   await createShopDatabase(pg, 'shop');
+  // 30 MB that a full restore loads and a restore of other tables only streams past.
+  await addIncompressibleTable(pg, 'shop', 30_000);
   const result = await backupctl(['backup'], { env: { ...env(), BACKUPCTL_NOW: '2026-11-26T02:00:00Z' } });
   expect(result.code, result.stderr).toBe(0);
   backupId = 'daily/shop/20261126T020000Z';
   source = await fingerprint(pg, 'shop');
+  customersBefore = await pg.psql('shop', CUSTOMERS_SQL);
   // After the backup: the operator's accident, and a table the backup does not hold.
   await pg.psql(
     'shop',
@@ -176,4 +184,39 @@ describe('backupctl restore --table', () => {
       expect(await fingerprint(pg, 'shop')).toEqual(live);
     },
   );
+
+  it('puts the rows back with the README commands, as written', async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Getting one table back'));
+    const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1];
+    if (!block) throw new Error('README has no bash block under "Getting one table back"');
+    expect(await pg.psql('shop', CUSTOMERS_SQL)).not.toBe(customersBefore);
+
+    // Act: the block as written; the prelude only makes `backupctl` the source launcher.
+    await sh(`backupctl() { node ${BACKUPCTL} "$@"; }\n${block}`, { env: env() });
+
+    expect(await pg.psql('shop', CUSTOMERS_SQL)).toBe(customersBefore);
+    expect(await databases()).not.toContain('shop_restored');
+  });
+
+  it('measures a one-table restore against a whole-database restore of the same backup (printed)', async () => {
+    const seconds = async (args: string[]) => {
+      const result = await restore([...args, '--json']);
+      expect(result.code, result.stderr).toBe(0);
+      return (JSON.parse(result.stdout) as { seconds: number }).seconds;
+    };
+    const full = await seconds([
+      backupId,
+      '--only',
+      'db',
+      '--target-database',
+      'shop_full',
+      '--create',
+      '--confirm',
+      'shop_full',
+    ]);
+    const one = await seconds(side('shop_timed', 'sales.customers'));
+    console.log(`restore of ${backupId}: whole database ${full} s, sales.customers alone ${one} s`);
+    expect(await fingerprint(pg, 'shop_full')).toEqual(source);
+  });
 });
