@@ -19,6 +19,8 @@ export interface OptionSpec {
   /** Shown as required in usage (the command checks it, so its message can name the value). */
   readonly required?: boolean;
   readonly short?: string;
+  /** May be given more than once; its value is then the list (every other option once only). */
+  readonly multiple?: boolean;
 }
 
 export interface CommandSpec {
@@ -31,7 +33,7 @@ export interface CommandSpec {
   readonly exitCodes: Readonly<Record<number, string>>;
 }
 
-export type OptionValues = Readonly<Record<string, string | boolean | undefined>>;
+export type OptionValues = Readonly<Record<string, string | boolean | readonly string[] | undefined>>;
 
 export type CommandLine<C extends CommandSpec> =
   | { readonly kind: 'help'; readonly text: string; readonly exitCode: number }
@@ -107,9 +109,15 @@ export function parseCommandLine<C extends CommandSpec>(
   } catch (error) {
     throw usageError(command, (error as Error).message.replace(/\. To specify a positional.*$/s, ''));
   }
-  const values: Record<string, string | boolean | undefined> = {};
+  const values: Record<string, string | boolean | readonly string[] | undefined> = {};
   for (const [option, given] of Object.entries(parsed.values)) {
     const list = given as (string | boolean)[];
+    if (specs[option]?.multiple) {
+      if (list.some((v) => v === ''))
+        throw usageError(command, `--${option} needs a value, got an empty one`);
+      values[option] = list as string[];
+      continue;
+    }
     if (list.length > 1)
       throw usageError(command, `--${option} is given ${list.length} times; give each option once`);
     const value = list[0];
@@ -140,7 +148,7 @@ function usageError(command: CommandSpec, problem: string): ConfigError {
 function synopsis(command: CommandSpec): string {
   const parts = Object.entries(command.options).map(([option, spec]) => {
     const value = spec.choices ? spec.choices.join('|') : spec.value;
-    const text = `--${option}${spec.type === 'string' ? ` ${value ?? 'VALUE'}` : ''}`;
+    const text = `--${option}${spec.type === 'string' ? ` ${value ?? 'VALUE'}` : ''}${spec.multiple ? ' …' : ''}`;
     return spec.required ? text : `[${text}]`;
   });
   return ['backupctl', command.name, ...(command.argument ? [command.argument.name] : []), ...parts].join(

@@ -100,6 +100,20 @@ export const COMMANDS = [
         default: 'PGDATABASE',
       },
       only: { ...ONLY_OPTION, default: 'every part the backup holds' },
+      table: {
+        type: 'string',
+        value: 'SCHEMA.NAME',
+        multiple: true,
+        description:
+          'only this table (with its partitions, sequences, indexes, constraints, triggers and policies), into a new side database: needs --target-database and --create',
+        default: 'the whole database',
+      },
+      schema: {
+        type: 'string',
+        value: 'NAME',
+        multiple: true,
+        description: 'only the tables of this schema, like --table',
+      },
       create: {
         type: 'boolean',
         description:
@@ -245,6 +259,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
               ...(target ? { targetDatabase: target } : {}),
               ...(only ? { only } : {}),
               ...(values.create ? { create: true } : {}),
+              ...(values.table ? { tables: values.table as readonly string[] } : {}),
+              ...(values.schema ? { schemas: values.schema as readonly string[] } : {}),
             },
             restoreDeps,
           );

@@ -63,6 +63,11 @@ export interface DatabaseRestoreRequest {
   readonly now: Date;
   readonly logger: Logger;
   readonly signal?: AbortSignal;
+  /**
+   * Loads the archive into the new database (its name, and the environment connecting to it).
+   * @default - the whole archive, pg_restore'd from the stream
+   */
+  readonly load?: (database: string, env: NodeJS.ProcessEnv) => Promise<void>;
 }
 
 /** What the preflight found: everything the build needs, read before anything changed. */
@@ -270,22 +275,24 @@ export async function buildBeside(
       logger.debug('role statement not run', { statement, reason });
     await runSql(admin, `${createDatabaseSql(name, properties)};`, { signal });
     logger.info('database created', { database: name });
-    await streamArtifact(
-      request.store,
-      request.artifact,
-      [
-        zstdDecompressStep(),
-        {
-          name: 'pg_restore',
-          command: 'pg_restore',
-          // Owners and privileges kept; no --clean: the database is new, and holds only the backup.
-          args: ['--exit-on-error', '--no-password', `--dbname=${name}`],
-          env: connectionEnv(request.env, name),
-        },
-      ],
-      undefined,
-      signal,
-    );
+    if (request.load) await request.load(name, connectionEnv(request.env, name));
+    else
+      await streamArtifact(
+        request.store,
+        request.artifact,
+        [
+          zstdDecompressStep(),
+          {
+            name: 'pg_restore',
+            command: 'pg_restore',
+            // Owners and privileges kept; no --clean: the database is new, and holds only the backup.
+            args: ['--exit-on-error', '--no-password', `--dbname=${name}`],
+            env: connectionEnv(request.env, name),
+          },
+        ],
+        undefined,
+        signal,
+      );
     if (properties) {
       await runSql(
         admin,
@@ -394,7 +401,7 @@ async function loginRoles(request: DatabaseRestoreRequest, roles: readonly strin
 }
 
 /** --create: nothing lives under the name; the built database is renamed to it. */
-async function renameIn(request: DatabaseRestoreRequest, name: string): Promise<undefined> {
+export async function renameIn(request: DatabaseRestoreRequest, name: string): Promise<undefined> {
   const admin = connectionEnv(request.env, maintenanceDatabase(request.database));
   await runSql(admin, `ALTER DATABASE ${quoteIdent(name)} RENAME TO ${quoteIdent(request.database)};`);
   request.logger.info('database renamed in', { database: request.database });

@@ -35,6 +35,24 @@ export const restoreRequestSchema = z.strictObject({
    * its missing roles, then the database with the backup's properties (`backupctl restore --create`).
    */
   create: z.boolean().optional(),
+  /**
+   * Only these tables (`schema.name`) / the tables of these schemas, into `targetDatabase`: a new
+   * side database on the same server, never the live one (`backupctl restore --table … --create`).
+   */
+  tables: z
+    .array(
+      z
+        .string()
+        .min(3)
+        .max(200)
+        .regex(/^[^.]+\..+$/, 'must be schema.name'),
+    )
+    .min(1)
+    .max(100)
+    .optional(),
+  schemas: z.array(z.string().min(1).max(63)).min(1).max(100).optional(),
+  /** The new side database a table restore creates; required with tables or schemas. */
+  targetDatabase: databaseNameSchema.optional(),
 });
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 
@@ -113,7 +131,8 @@ export async function requestRestore(
       `The request is invalid (${problems.join('; ')}); send {"database":"<name>","backup":"latest"|"<id>","confirm":"<name>","only":"db"|"media","create":true} (only and create are optional).`,
     );
   }
-  const { database, backup, confirm, only, create } = parsed.data;
+  const { database, backup, confirm, only, create, tables, schemas, targetDatabase } = parsed.data;
+  const someTables = tables !== undefined || schemas !== undefined;
   const target = settings.targets[database];
   if (!target) {
     return refuse(
@@ -124,7 +143,23 @@ export async function requestRestore(
   if (create && only === 'media') {
     return refuse('INVALID_INPUT', '"create" makes the database; it cannot go with "only":"media".');
   }
-  if (confirm !== database) {
+  if (someTables || targetDatabase !== undefined) {
+    if (!someTables || !targetDatabase || only !== undefined || create !== undefined)
+      return refuse(
+        'INVALID_INPUT',
+        'A table restore takes "tables" and/or "schemas" with "targetDatabase" (a new side database) and neither "only" nor "create".',
+      );
+    if (targetDatabase === database)
+      return refuse(
+        'INVALID_INPUT',
+        `A table restore never writes into the live database ${database}; name a new side database in "targetDatabase".`,
+      );
+    if (confirm !== targetDatabase)
+      return refuse(
+        'CONFIRMATION_MISMATCH',
+        `confirm must name the side database being created exactly: expected ${targetDatabase}, got: ${confirm || '(empty)'}.`,
+      );
+  } else if (confirm !== database) {
     return refuse(
       'CONFIRMATION_MISMATCH',
       `confirm must name the database being replaced exactly: expected ${database}, got: ${confirm || '(empty)'}.`,
@@ -134,7 +169,9 @@ export async function requestRestore(
   // The catalog makes every refusal backupctl would make about the backup itself.
   let manifest: Manifest;
   try {
-    manifest = await deps.catalog.resolve(backup, database, { needs: restoreNeeds(only) });
+    manifest = await deps.catalog.resolve(backup, database, {
+      needs: restoreNeeds(someTables ? 'db' : only),
+    });
   } catch (error) {
     const code = refusalCode(error);
     if (code) return refuse(code, (error as Error).message);
@@ -144,7 +181,8 @@ export async function requestRestore(
   const held = (['postgres', 'media'] as const).filter((kind) =>
     manifest.artifacts.some((a) => a.kind === kind),
   );
-  const kinds: readonly ArtifactKind[] = only === 'db' ? ['postgres'] : only === 'media' ? ['media'] : held;
+  const kinds: readonly ArtifactKind[] =
+    only === 'db' || someTables ? ['postgres'] : only === 'media' ? ['media'] : held;
   if (kinds.includes('media') && !target.hasMedia) {
     return refuse(
       'KIND_MISMATCH',
@@ -181,14 +219,26 @@ export async function requestRestore(
   const parts = kinds.map((kind) => (kind === 'postgres' ? 'db' : 'media') as 'db' | 'media');
   const started = await startTask(deps.ecs, settings, target, {
     startedBy: STARTED_BY,
-    command: [
-      'restore',
-      backupId,
-      '--confirm',
-      database,
-      ...(only ? ['--only', only] : []),
-      ...(create ? ['--create'] : []),
-    ],
+    // An argument vector, never a shell line: a table name cannot become a flag or a command.
+    command:
+      someTables && targetDatabase
+        ? [
+            'restore',
+            backupId,
+            ...(tables ?? []).map((t) => `--table=${t}`),
+            ...(schemas ?? []).map((s) => `--schema=${s}`),
+            `--target-database=${targetDatabase}`,
+            '--create',
+            `--confirm=${targetDatabase}`,
+          ]
+        : [
+            'restore',
+            backupId,
+            '--confirm',
+            database,
+            ...(only ? ['--only', only] : []),
+            ...(create ? ['--create'] : []),
+          ],
     tags: [
       { key: 'database', value: database },
       { key: 'action', value: 'restore' },
@@ -216,9 +266,11 @@ export async function requestRestore(
       consoleUrl: logsConsoleUrl(settings.region, settings.logGroupName, logStream),
       followCommand: `aws logs tail ${settings.logGroupName} --log-stream-names ${logStream} --follow`,
     },
-    next: create
-      ? "The task creates the missing roles (without passwords) and the database with the backup's properties, restores it and checks its row counts and catalog against the manifest. Its result (with the roles whose passwords to set) is published to the alert topic; a failed task is alerted there too."
-      : 'The task builds the backup into a new database beside the live one, checks its row counts and catalog against the manifest, then swaps the names, keeping the replaced database as the undo. Its result (with the undo command) is published to the alert topic; a failed task is alerted there too; until the swap the live database is untouched.',
+    next: someTables
+      ? `The task restores the chosen tables of ${backupId} into the new database ${targetDatabase} on the same server, checks their row counts against the manifest, and publishes the result to the alert topic; ${database} is not touched. Copy rows back with SQL (README: "Getting one table back").`
+      : create
+        ? "The task creates the missing roles (without passwords) and the database with the backup's properties, restores it and checks its row counts and catalog against the manifest. Its result (with the roles whose passwords to set) is published to the alert topic; a failed task is alerted there too."
+        : 'The task builds the backup into a new database beside the live one, checks its row counts and catalog against the manifest, then swaps the names, keeping the replaced database as the undo. Its result (with the undo command) is published to the alert topic; a failed task is alerted there too; until the swap the live database is untouched.',
   };
 }
 

@@ -33,6 +33,8 @@ import {
   restoreDatabase,
 } from '../restore-database.ts';
 import type { ObjectStore } from '../store/store.ts';
+import { type RestoredTables, restoreTables } from '../table-restore.ts';
+import type { TableRequest } from '../table-selection.ts';
 import { runBackup } from './backup.ts';
 
 export interface RestoreOptions {
@@ -45,6 +47,10 @@ export interface RestoreOptions {
   readonly only?: 'db' | 'media';
   /** The target database must not exist; it is created (disaster recovery). @default false */
   readonly create?: boolean;
+  /** Only these tables (`schema.name`), into a new side database (needs targetDatabase and create). */
+  readonly tables?: readonly string[];
+  /** Only the tables of these schemas, like `tables`. */
+  readonly schemas?: readonly string[];
 }
 
 export interface RestoreDeps {
@@ -65,6 +71,8 @@ export interface RestorePlan {
   readonly targetEnv: NodeJS.ProcessEnv;
   readonly database?: PreparedDatabaseRestore;
   readonly media?: MediaArtifact;
+  /** A table restore: what to take from the dump. */
+  readonly tables?: TableRequest;
 }
 
 export interface RestoreResult {
@@ -76,6 +84,8 @@ export interface RestoreResult {
   readonly safetyBackupId?: string;
   /** Where the media directory that was replaced now lives. */
   readonly previousMediaDir?: string;
+  /** A table restore: the side database and the tables in it. */
+  readonly tables?: RestoredTables;
   readonly seconds: number;
 }
 
@@ -98,15 +108,15 @@ export async function planRestore(options: RestoreOptions, deps: RestoreDeps): P
   }
   if (options.create && options.only === 'media')
     throw new ConfigError('--create creates a database; it does not go with --only media.');
-  const manifest = await catalog.resolve(options.ref, source, { needs: restoreNeeds(options.only) });
+  const tables = tableRequest(options, source);
+  const only = tables ? 'db' : options.only;
+  const manifest = await catalog.resolve(options.ref, source, { needs: restoreNeeds(only) });
   const dump =
-    options.only === 'media'
+    only === 'media'
       ? undefined
       : manifest.artifacts.find((a): a is PostgresArtifact => a.kind === 'postgres');
   const media =
-    options.only === 'db'
-      ? undefined
-      : manifest.artifacts.find((a): a is MediaArtifact => a.kind === 'media');
+    only === 'db' ? undefined : manifest.artifacts.find((a): a is MediaArtifact => a.kind === 'media');
   if (media && !config.mediaDir) {
     throw new ConfigError(
       `Backup ${manifest.id} holds media but MEDIA_DIR is not set; set it, or restore with --only db.`,
@@ -146,7 +156,42 @@ export async function planRestore(options: RestoreOptions, deps: RestoreDeps): P
       ...(deps.signal ? { signal: deps.signal } : {}),
     });
   }
-  return { manifest, target, targetEnv, ...(database ? { database } : {}), ...(media ? { media } : {}) };
+  return {
+    manifest,
+    target,
+    targetEnv,
+    ...(database ? { database } : {}),
+    ...(media ? { media } : {}),
+    ...(tables ? { tables } : {}),
+  };
+}
+
+/**
+ * A table restore's request, or undefined for a whole-database restore. It only ever creates a
+ * side database: never the live one (`source`), never one that exists.
+ */
+function tableRequest(options: RestoreOptions, source: string): TableRequest | undefined {
+  const names = options.tables ?? [];
+  const schemas = options.schemas ?? [];
+  if (names.length === 0 && schemas.length === 0) return undefined;
+  const target = options.targetDatabase;
+  if (!target || !options.create)
+    throw new ConfigError(
+      'A table restore goes into a new side database only: add --target-database <new name> --create (then copy the rows back with SQL, see the README).',
+    );
+  if (target === source)
+    throw new ConfigError(
+      `A table restore never writes into the live database ${source}; name a new side database with --target-database.`,
+    );
+  if (options.only === 'media')
+    throw new ConfigError('--table and --schema restore tables; they do not go with --only media.');
+  const tables = names.map((name) => {
+    const dot = name.indexOf('.');
+    if (dot <= 0 || dot === name.length - 1)
+      throw new ConfigError(`--table must be schema.name (e.g. public.orders), got: ${name}`);
+    return { schema: name.slice(0, dot), table: name.slice(dot + 1) };
+  });
+  return { tables, schemas };
 }
 
 /** Runs a planned restore; the caller holds the target's lock. */
@@ -174,6 +219,8 @@ export async function executeRestore(plan: RestorePlan, deps: RestoreDeps): Prom
     }
     logger.info('safety backup taken', { id: safetyBackupId });
   }
+
+  if (plan.tables && plan.database) return restoreSomeTables(plan, plan.database, plan.tables, deps, started);
 
   let database: RestoredDatabase | undefined;
   if (plan.database) {
@@ -223,9 +270,54 @@ export async function executeRestore(plan: RestorePlan, deps: RestoreDeps): Prom
   return result;
 }
 
+async function restoreSomeTables(
+  plan: RestorePlan,
+  prepared: PreparedDatabaseRestore,
+  request: TableRequest,
+  deps: RestoreDeps,
+  started: number,
+): Promise<RestoreResult> {
+  const { manifest, target } = plan;
+  let tables: RestoredTables;
+  try {
+    tables = await restoreTables(
+      { ...prepared, request: { ...prepared.request, ...(deps.signal ? { signal: deps.signal } : {}) } },
+      request,
+    );
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error;
+    const Failure = error instanceof CheckFailedError ? CheckFailedError : BackupError;
+    throw new Failure(
+      `Table restore into ${target} failed and ${target} was not created; nothing else was touched: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  const seconds = Math.round((Date.now() - started) / 100) / 10;
+  deps.logger.info('restore finished', {
+    id: manifest.id,
+    target,
+    seconds,
+    tables: tables.tables,
+    ...(tables.foreignKeysLeftOut.length ? { foreignKeysLeftOut: tables.foreignKeysLeftOut } : {}),
+  });
+  return { id: manifest.id, target, tables, seconds };
+}
+
 /** What to tell the operator once a restore succeeded: how to undo it and what is left to do. */
 export function describeRestore(result: RestoreResult): string {
   const db = result.database;
+  const tables = result.tables;
+  if (tables)
+    return [
+      `Tables ${tables.tables.join(', ')} of backup ${result.id} were restored into the new database ${result.target} in ${result.seconds} s; their row counts equal the backup's.`,
+      tables.foreignKeysLeftOut.length > 0 &&
+        `Foreign keys left out (they reference tables not restored; add those with --table to keep them): ${tables.foreignKeysLeftOut.join(', ')}.`,
+      tables.rolesCreated.length > 0 &&
+        `Roles created (without passwords): ${tables.rolesCreated.join(', ')}.`,
+      `Copy rows back with SQL (README: "Getting one table back"); when done: DROP DATABASE ${result.target}`,
+    ]
+      .filter((line): line is string => typeof line === 'string')
+      .join('\n');
   return [
     `Backup ${result.id} was restored into ${result.target} in ${result.seconds} s.`,
     db?.kept && `The replaced database is kept as ${db.kept}. To undo (swap it back): ${db.undo}`,

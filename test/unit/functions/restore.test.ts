@@ -185,6 +185,33 @@ describe('restore handler', () => {
       ]);
     });
 
+    it('starts a table restore into a side database with the names as separate arguments, no shell', async () => {
+      const response = await handler(
+        request({
+          tables: ['sales.orders', 'public.x; rm -rf /'],
+          schemas: ['audit'],
+          targetDatabase: 'app_tables',
+          confirm: 'app_tables',
+        }),
+      );
+
+      expect(response).toMatchObject({
+        ok: true,
+        parts: ['db'],
+        next: expect.stringContaining('app is not touched'),
+      });
+      expect(runTaskInput()?.overrides?.containerOverrides?.[0]?.command).toEqual([
+        'restore',
+        'daily/app/20261126T020000Z',
+        '--table=sales.orders',
+        '--table=public.x; rm -rf /',
+        '--schema=audit',
+        '--target-database=app_tables',
+        '--create',
+        '--confirm=app_tables',
+      ]);
+    });
+
     it('skips for latest a newer manifest copied from another database, as backupctl does', async () => {
       // Prepare: app2's manifest planted, unchanged, as app's newest backup
       for (const [key] of backupObjects(manifest('daily/app/20261128T020000Z')))
@@ -388,6 +415,30 @@ describe('restore handler', () => {
         ok: false,
         error: { code, message: expect.stringMatching(/Nothing was started\.$/) },
       });
+      expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(0);
+    });
+
+    it.each([
+      [
+        'the live database as the side database',
+        { tables: ['sales.orders'], targetDatabase: 'app' },
+        /never writes into the live database app/,
+      ],
+      ['tables without a side database', { tables: ['sales.orders'] }, /with "targetDatabase"/],
+      [
+        'a table name without its schema',
+        { tables: ['orders'], targetDatabase: 'app_t', confirm: 'app_t' },
+        /must be schema\.name/,
+      ],
+      [
+        'a confirmation naming the live database',
+        { tables: ['sales.orders'], targetDatabase: 'app_t' },
+        /expected app_t, got: app/,
+      ],
+    ])('refuses a table restore with %s, starting nothing', async (_case, changes, message) => {
+      const response = await handler(request(changes));
+
+      expect(response).toMatchObject({ ok: false, error: { message: expect.stringMatching(message) } });
       expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(0);
     });
 
