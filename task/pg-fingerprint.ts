@@ -65,9 +65,19 @@ obj(object, owner, acl, props, roles) AS (
     AND NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid
                     AND e.deptype = 'e')
   UNION ALL
-  SELECT 'column ' || format('%I.%I.%I', n.nspname, c.relname, a.attname), NULL, a.attacl, NULL, NULL
+  -- every column of a table (a column added or changed since the backup is a named difference),
+  -- and the column grants of any relation
+  SELECT 'column ' || format('%I.%I.%I', n.nspname, c.relname, a.attname), NULL, a.attacl,
+         CASE WHEN c.relkind IN ('r', 'p') THEN jsonb_build_object('type', format_type(a.atttypid, a.atttypmod),
+           'not null', a.attnotnull::text, 'default', pg_get_expr(ad.adbin, ad.adrelid),
+           'identity', nullif(a.attidentity, ''), 'generated', nullif(a.attgenerated, '')) END,
+         NULL
   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN nsp n ON n.oid = c.relnamespace
-  WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+  WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relpersistence <> 't'
+    AND (a.attacl IS NOT NULL OR c.relkind IN ('r', 'p'))
+    AND NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid
+                    AND e.deptype = 'e')
   UNION ALL
   SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END || ' '
            || format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),

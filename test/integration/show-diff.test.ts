@@ -170,8 +170,12 @@ describe('backupctl diff', () => {
         ],
       },
       rows: { before: 160, after: 120 },
-      // The column added to public.customers is in no manifest: only the dump's size tells of it.
+      // The catalog fingerprint holds every table's columns: the added one is named, the dropped
+      // table's columns are gone with it.
       catalog: [
+        { object: 'column public.customers.email', change: 'added' },
+        { object: 'column public.notes.body', change: 'removed' },
+        { object: 'column public.notes.id', change: 'removed' },
         { object: 'role auditor', change: 'added' },
         {
           object: 'table public.customers',
