@@ -41,6 +41,13 @@ const VARIANTS = (process.env.BENCH_VARIANTS ?? '1,2,3,4,5,6,8,9').split(',').ma
 const BEFORE = process.env.BENCH_BACKUPCTL_BEFORE;
 /** Extra node flags for backupctl only, e.g. `--cpu-prof --cpu-prof-dir=.bench/prof` to profile it. */
 const NODE_FLAGS = (process.env.BENCH_BACKUPCTL_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** Extra environment for variant 5 only, `K=V K=V` (e.g. glibc malloc tunables), against 7 as the control. */
+const BACKUPCTL_ENV = Object.fromEntries(
+  (process.env.BENCH_BACKUPCTL_ENV ?? '')
+    .split(' ')
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 const BUCKET = 'bench-backups';
 /** The restore variants' backup lives apart: the backup variants' objects are deleted after each run. */
 const RESTORE_BUCKET = 'bench-restore';
@@ -519,15 +526,25 @@ async function main(): Promise<void> {
         env: envFor('big'),
       },
     ).then(({ stdout, stderr }) => [Number(stderr.trim()), Number(stdout.trim())]);
+    // What backupctl's progress takes for 100 % of the dump (task/postgres.ts: the dumped tables' size).
+    const tableBytes = Number(
+      await cluster.psql(
+        'big',
+        "SELECT sum(pg_table_size(oid)) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace",
+      ),
+    );
     console.log(
-      `dump (-Fc -Z0) ${mb(dumpBytes)}, zstd -3 ${mb(zstdBytes)} (ratio ${(dumpBytes / zstdBytes).toFixed(2)})\n`,
+      `dump (-Fc -Z0) ${mb(dumpBytes)}, zstd -3 ${mb(zstdBytes)} (ratio ${(dumpBytes / zstdBytes).toFixed(2)}); ` +
+        `progress estimate (tables' pg_table_size) ${mb(tableBytes)}, ${((100 * tableBytes) / dumpBytes).toFixed(0)} % of the dump\n`,
     );
 
     const results = new Map<number, Measure[]>();
     const leftovers = new Set<string>();
     const measure = async (v: Variant, db: string): Promise<Measure> => {
       const before = v.own ? tmpEntries() : undefined;
-      const env = v.restore ? { ...envFor(db), ...emulator.env(RESTORE_BUCKET, '') } : envFor(db);
+      const env = v.restore
+        ? { ...envFor(db), ...emulator.env(RESTORE_BUCKET, '') }
+        : { ...envFor(db), ...(v.id === 5 ? BACKUPCTL_ENV : {}) };
       const m = await timed(v.argv(db), env, work, v.own ?? false, postmaster, v.cwd);
       if (before) for (const entry of tmpEntries()) if (!before.has(entry)) leftovers.add(entry);
       let outBytes: number | undefined;

@@ -153,7 +153,13 @@ WHERE c.relkind = 'r' AND c.relpersistence <> 't'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
 
-const TABLE_BYTES_SQL = `SELECT coalesce(sum(pg_table_size(c.oid)), 0) + pg_table_size('pg_largeobject') ${DUMPED_TABLES_SQL}`;
+// COPY writes bytea as hex, twice its size: its columns count twice (their width from ANALYZE's
+// statistics; without statistics they count once).
+const TABLE_BYTES_SQL = `SELECT (coalesce(sum(pg_table_size(c.oid)), 0) + pg_table_size('pg_largeobject') +
+  coalesce(sum((SELECT sum(s.avg_width) FROM pg_stats s JOIN pg_attribute a ON a.attname = s.attname
+                WHERE s.schemaname = n.nspname AND s.tablename = c.relname AND a.attrelid = c.oid
+                  AND a.atttypid = 'bytea'::regtype AND NOT s.inherited) * greatest(c.reltuples, 0)), 0))::bigint
+  ${DUMPED_TABLES_SQL}`;
 
 const ROW_COUNTS_SQL = `
 SELECT coalesce(json_agg(json_build_object('schema', n.nspname, 'table', c.relname, 'rows',

@@ -8,9 +8,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { inspectServer } from '../../task/postgres.ts';
+import { PG_BIN, type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
 import { type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl, type CliResult } from '../support/backupctl.ts';
+import { sh } from '../support/shell.ts';
 
 const BUCKET = 'progress-backups';
 let pg: PgCluster;
@@ -22,14 +24,17 @@ beforeAll(async () => {
   [pg, s3] = await Promise.all([startPostgres(), startS3()]);
   await s3.createBucket(BUCKET);
   await pg.psql('postgres', 'CREATE DATABASE app');
-  // ~60 MB of application-like rows (wide text, a little compressible), analyzed.
+  // ~60 MB of application-like rows (wide text, a little compressible) and 20 MB of bytea, which
+  // a dump writes as hex (40 MB); analyzed, as autovacuum would.
   await pg.psql(
     'app',
-    `CREATE TABLE notes AS
+    `CREATE EXTENSION pgcrypto;
+     CREATE TABLE notes AS
        SELECT g AS id, now() AS created_at,
               (SELECT string_agg(md5((g * 16 + k)::text), ' ') FROM generate_series(1, 12) k) AS body
        FROM generate_series(1, 150000) g;
-     ANALYZE notes;`,
+     CREATE TABLE scans AS SELECT g AS id, gen_random_bytes(1000) AS content FROM generate_series(1, 20000) g;
+     ANALYZE;`,
   );
   work = mkdtempSync(join(tmpdir(), 'spb-progress-'));
   const media = join(work, 'media');
@@ -53,6 +58,16 @@ afterAll(async () => {
 
 const progress = (stage: string) =>
   result.logs.filter((l) => l.message === 'progress' && l.stage === stage && l.percent !== undefined);
+
+describe("the dump's size estimate", () => {
+  it('is within 10 % of what pg_dump writes, bytea counted as the hex it becomes', async () => {
+    const env = { ...pg.env('app'), PATH: `${PG_BIN}:${process.env.PATH}` };
+    const { tableBytes } = await inspectServer(env);
+    const dumped = Number((await sh('pg_dump --format=custom --compress=0 | wc -c', { env })).trim());
+    expect(tableBytes / dumped).toBeGreaterThan(0.92);
+    expect(tableBytes / dumped).toBeLessThan(1.1);
+  });
+});
 
 describe('backup progress', () => {
   it('the backup succeeds', () => {
