@@ -24,11 +24,12 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { inspectServer } from '../task/postgres.ts';
 import { ROOT } from '../test/support/backupctl.ts';
 import { PG_BIN, type PgCluster, startPostgres } from '../tools/local/postgres.ts';
 import { getObjectBytes, type S3Emulator, startS3, TEST_CREDENTIALS } from '../tools/local/s3.ts';
@@ -39,6 +40,8 @@ const SMALL_MB = Number(process.env.BENCH_SMALL_MB ?? 100);
 const VARIANTS = (process.env.BENCH_VARIANTS ?? '1,2,3,4,5,6,8,9').split(',').map(Number);
 /** A second backupctl bundle (e.g. one built from the previous commit) run as variant 7. */
 const BEFORE = process.env.BENCH_BACKUPCTL_BEFORE;
+/** When set, backupctl's log lines of every timed run are kept there (phase timings). */
+const LOG_DIR = process.env.BENCH_LOG_DIR;
 /** Extra node flags for backupctl only, e.g. `--cpu-prof --cpu-prof-dir=.bench/prof` to profile it. */
 const NODE_FLAGS = (process.env.BENCH_BACKUPCTL_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 /** Extra environment for variant 5 only, `K=V K=V` (e.g. glibc malloc tunables), against 7 as the control. */
@@ -144,8 +147,10 @@ function timed(
     });
     running = child;
     let stderr = '';
+    let log = '';
     child.stderr?.setEncoding('utf8').on('data', (t: string) => {
       stderr = (stderr + t).slice(-4000);
+      if (own) log += t;
       // backupctl's JSON log lines (on stderr) mark its phases: startup and preflight, streaming, completion.
       if (/"(backup|restore) started"/.test(t)) started ??= performance.now();
       if (/"(backup|restore) finished"/.test(t)) finished ??= performance.now();
@@ -183,6 +188,19 @@ function timed(
       } catch {}
       const [wall = 0, user = 0, sys = 0, rssKb = 0] = fields;
       const awsTimes = readTimes(join(work, 'aws.time'));
+      if (own && LOG_DIR) {
+        mkdirSync(LOG_DIR, { recursive: true });
+        writeFileSync(
+          join(
+            LOG_DIR,
+            `${argv
+              .slice(-5)
+              .join('-')
+              .replace(/[^\w.-]+/g, '_')}-${Date.now()}.log`,
+          ),
+          log,
+        );
+      }
       if (code !== 0 || fields.length !== 4) {
         reject(new Error(`${argv.join(' ').slice(0, 200)} failed (${signal ?? `exit ${code}`}): ${stderr}`));
         return;
@@ -526,16 +544,11 @@ async function main(): Promise<void> {
         env: envFor('big'),
       },
     ).then(({ stdout, stderr }) => [Number(stderr.trim()), Number(stdout.trim())]);
-    // What backupctl's progress takes for 100 % of the dump (task/postgres.ts: the dumped tables' size).
-    const tableBytes = Number(
-      await cluster.psql(
-        'big',
-        "SELECT sum(pg_table_size(oid)) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace",
-      ),
-    );
+    // What backupctl's progress takes for 100 % of the dump (the dumped tables' size, bytea as hex).
+    const { tableBytes } = await inspectServer(envFor('big'));
     console.log(
       `dump (-Fc -Z0) ${mb(dumpBytes)}, zstd -3 ${mb(zstdBytes)} (ratio ${(dumpBytes / zstdBytes).toFixed(2)}); ` +
-        `progress estimate (tables' pg_table_size) ${mb(tableBytes)}, ${((100 * tableBytes) / dumpBytes).toFixed(0)} % of the dump\n`,
+        `progress estimate ${mb(tableBytes)}, ${((100 * tableBytes) / dumpBytes).toFixed(0)} % of the dump\n`,
     );
 
     const results = new Map<number, Measure[]>();
