@@ -154,8 +154,10 @@ WHERE c.relkind = 'r' AND c.relpersistence <> 't'
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
 
 // COPY writes bytea as hex, twice its size: its columns count twice (their width from ANALYZE's
-// statistics; without statistics they count once).
-const TABLE_BYTES_SQL = `SELECT (coalesce(sum(pg_table_size(c.oid)), 0) + pg_table_size('pg_largeobject') +
+// statistics), and a row's header and line pointer (28 bytes) not at all; without statistics,
+// the tables' size alone.
+const TABLE_BYTES_SQL = `SELECT (coalesce(sum(pg_table_size(c.oid) - 28 * greatest(c.reltuples, 0)), 0) +
+  pg_table_size('pg_largeobject') +
   coalesce(sum((SELECT sum(s.avg_width) FROM pg_stats s JOIN pg_attribute a ON a.attname = s.attname
                 WHERE s.schemaname = n.nspname AND s.tablename = c.relname AND a.attrelid = c.oid
                   AND a.atttypid = 'bytea'::regtype AND NOT s.inherited) * greatest(c.reltuples, 0)), 0))::bigint

@@ -319,7 +319,9 @@ describe('per-tier Object Lock and the watch', () => {
     primary.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
         Variables: Match.objectLike({
-          BACKUP_HEALTH_THRESHOLDS: Match.stringLikeRegexp('"replication":\\{"warnMinutes":15,"criticalHours":3\\}'),
+          BACKUP_HEALTH_THRESHOLDS: Match.stringLikeRegexp(
+            '"replication":\\{"warnMinutes":15,"criticalHours":3\\}',
+          ),
         }),
       },
     });
