@@ -105,14 +105,15 @@ function serverCpu(postmaster: number): number {
   return [11, 12, 13, 14].reduce((sum, i) => sum + Number(f[i]), 0) / CLK_TCK;
 }
 
-/** The backupctl node process in the tree under `root`: `node …/backupctl(.js|.mjs) …` (the bundle or npx's bin). */
+/** The backupctl node process in the tree under `root`: `node [flags] …/backupctl(.js|.mjs) …` (the bundle or npx's bin). */
 function backupctlPid(root: number): number | undefined {
   const queue = [root];
   while (queue.length > 0) {
     const pid = queue.shift() as number;
     try {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (/node$/.test(argv[0] ?? '') && /backupctl([^/]*\.m?js)?$/.test(argv[1] ?? '')) return pid;
+      const script = argv.slice(1).find((arg) => !arg.startsWith('-')) ?? ''; // after node's own flags
+      if (/node$/.test(argv[0] ?? '') && /backupctl([^/]*\.m?js)?$/.test(script)) return pid;
       for (const task of readdirSync(`/proc/${pid}/task`)) {
         const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
         if (children) queue.push(...children.split(' ').map(Number));
