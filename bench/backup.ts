@@ -7,6 +7,10 @@
  *   3 aws-cli     pg_dump -Fc -Z0 | zstd -T0 -3 | aws s3 cp - s3://…   (same S3 emulator)
  *   4 old way     pg_dump | gzip > file; cp file copy                   (the replaced scripts)
  *   5 backupctl   backupctl backup --only db                            (same S3 emulator)
+ *   6 npx         npx backupctl backup --only db                        (as a user runs it: tsx)
+ *   7 before      BENCH_BACKUPCTL_BEFORE's bundle backup --only db      (a baseline build, alternating)
+ *   8 pg_restore  pg_restore of the same dump from a local file into a new database
+ *   9 restore     backupctl restore latest --confirm big (build beside, check, swap)
  *
  * Every run is timed by GNU time: wall, CPU (user+sys of the whole process tree) and peak RSS
  * (of the largest process in the tree). For backupctl the node process's own peak RSS (VmHWM)
@@ -20,22 +24,36 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { inspectServer } from '../task/postgres.ts';
 import { ROOT } from '../test/support/backupctl.ts';
 import { PG_BIN, type PgCluster, startPostgres } from '../tools/local/postgres.ts';
-import { type S3Emulator, startS3, TEST_CREDENTIALS } from '../tools/local/s3.ts';
+import { getObjectBytes, type S3Emulator, startS3, TEST_CREDENTIALS } from '../tools/local/s3.ts';
 
 const SCALE_GB = Number(process.env.BENCH_SCALE_GB ?? 1.6);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SMALL_MB = Number(process.env.BENCH_SMALL_MB ?? 100);
-const VARIANTS = (process.env.BENCH_VARIANTS ?? '1,2,3,4,5').split(',').map(Number);
+const VARIANTS = (process.env.BENCH_VARIANTS ?? '1,2,3,4,5,6,8,9').split(',').map(Number);
+/** A second backupctl bundle (e.g. one built from the previous commit) run as variant 7. */
+const BEFORE = process.env.BENCH_BACKUPCTL_BEFORE;
+/** When set, backupctl's log lines of every timed run are kept there (phase timings). */
+const LOG_DIR = process.env.BENCH_LOG_DIR;
 /** Extra node flags for backupctl only, e.g. `--cpu-prof --cpu-prof-dir=.bench/prof` to profile it. */
 const NODE_FLAGS = (process.env.BENCH_BACKUPCTL_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** Extra environment for variant 5 only, `K=V K=V` (e.g. glibc malloc tunables), against 7 as the control. */
+const BACKUPCTL_ENV = Object.fromEntries(
+  (process.env.BENCH_BACKUPCTL_ENV ?? '')
+    .split(' ')
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 const BUCKET = 'bench-backups';
+/** The restore variants' backup lives apart: the backup variants' objects are deleted after each run. */
+const RESTORE_BUCKET = 'bench-restore';
 /** The program the container image runs (`npm run build:backupctl`), built at the start. */
 const BACKUPCTL = join(ROOT, 'dist', 'backupctl.mjs');
 const MB = 1024 * 1024;
@@ -61,6 +79,8 @@ interface Measure {
   readonly exitS?: number;
   /** Bytes of the compressed result (object or file), when known. */
   readonly outBytes?: number;
+  /** CPU of the `aws` process alone (variant 3: its own GNU time). */
+  readonly awsCpu?: number;
 }
 
 interface Variant {
@@ -69,6 +89,10 @@ interface Variant {
   readonly argv: (db: string) => string[];
   readonly uploads?: boolean;
   readonly own?: boolean;
+  /** Run from this directory (npx finds the project's bin there). */
+  readonly cwd?: string;
+  /** Restore variants: run after the backup rounds, against the restore bucket. */
+  readonly restore?: boolean;
 }
 
 /** Runs `cmd` under GNU time in its own process group, so a Ctrl-C can stop the whole tree. */
@@ -81,12 +105,33 @@ function serverCpu(postmaster: number): number {
   return [11, 12, 13, 14].reduce((sum, i) => sum + Number(f[i]), 0) / CLK_TCK;
 }
 
+/** The backupctl node process in the tree under `root`: `node [flags] …/backupctl(.js|.mjs) …` (the bundle or npx's bin). */
+function backupctlPid(root: number): number | undefined {
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift() as number;
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const script = argv.slice(1).find((arg) => !arg.startsWith('-')) ?? ''; // after node's own flags
+      if (/node$/.test(argv[0] ?? '') && /backupctl([^/]*\.m?js)?$/.test(script)) return pid;
+      for (const task of readdirSync(`/proc/${pid}/task`)) {
+        const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+        if (children) queue.push(...children.split(' ').map(Number));
+      }
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return undefined;
+}
+
 function timed(
   argv: string[],
   env: NodeJS.ProcessEnv,
   work: string,
   own: boolean,
   postmaster: number,
+  cwd?: string,
 ): Promise<Measure> {
   const out = join(work, 'time.out');
   const cpu0 = process.cpuUsage();
@@ -98,17 +143,18 @@ function timed(
     const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', out, ...argv], {
       env,
       detached: true,
-      stdio: ['ignore', own ? 'pipe' : 'ignore', 'pipe'],
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...(cwd ? { cwd } : {}),
     });
     running = child;
-    // backupctl's JSON log lines mark its phases: startup and preflight, streaming, completion.
-    child.stdout?.setEncoding('utf8').on('data', (t: string) => {
-      if (t.includes('"backup started"')) started ??= performance.now();
-      if (t.includes('"backup finished"')) finished ??= performance.now();
-    });
     let stderr = '';
+    let log = '';
     child.stderr?.setEncoding('utf8').on('data', (t: string) => {
       stderr = (stderr + t).slice(-4000);
+      if (own) log += t;
+      // backupctl's JSON log lines (on stderr) mark its phases: startup and preflight, streaming, completion.
+      if (/"(backup|restore) started"/.test(t)) started ??= performance.now();
+      if (/"(backup|restore) finished"/.test(t)) finished ??= performance.now();
     });
     // The timed program is GNU time's only child: sample its VmHWM and CPU until it exits.
     let pid: number | undefined;
@@ -117,13 +163,8 @@ function timed(
     const sampler = own
       ? setInterval(() => {
           try {
-            pid ??= Number(
-              readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ')[0],
-            );
-            if (!pid) {
-              pid = undefined;
-              return;
-            }
+            pid ??= backupctlPid(child.pid as number);
+            if (!pid) return;
             const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
             hwmKb = Math.max(hwmKb, Number(hwm ?? 0));
             const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -147,6 +188,20 @@ function timed(
         rmSync(out, { force: true });
       } catch {}
       const [wall = 0, user = 0, sys = 0, rssKb = 0] = fields;
+      const awsTimes = readTimes(join(work, 'aws.time'));
+      if (own && LOG_DIR) {
+        mkdirSync(LOG_DIR, { recursive: true });
+        writeFileSync(
+          join(
+            LOG_DIR,
+            `${argv
+              .slice(-5)
+              .join('-')
+              .replace(/[^\w.-]+/g, '_')}-${Date.now()}.log`,
+          ),
+          log,
+        );
+      }
       if (code !== 0 || fields.length !== 4) {
         reject(new Error(`${argv.join(' ').slice(0, 200)} failed (${signal ?? `exit ${code}`}): ${stderr}`));
         return;
@@ -160,9 +215,21 @@ function timed(
         serverCpu: server,
         ...(started !== undefined ? { startupS: (started - t0) / 1000 } : {}),
         ...(finished !== undefined ? { exitS: (closed - finished) / 1000 } : {}),
+        ...(awsTimes ? { awsCpu: (awsTimes[1] ?? 0) + (awsTimes[2] ?? 0) } : {}),
       });
     });
   });
+}
+
+/** GNU time's `%e %U %S %M` line from `file` (then deleted), or undefined when absent. */
+function readTimes(file: string): number[] | undefined {
+  try {
+    const fields = readFileSync(file, 'utf8').trim().split('\n').at(-1)?.split(' ').map(Number);
+    rmSync(file, { force: true });
+    return fields;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -390,6 +457,7 @@ async function main(): Promise<void> {
     };
     const envFor = (db: string) => ({ ...base, ...cluster.env(db), ...emulator.env(BUCKET, `bench-${db}/`) });
     const oldFile = join(work, 'db.sql.gz');
+    const restoreDump = join(work, 'restore.dump');
     const sh = (script: string) => ['bash', '-o', 'pipefail', '-c', script];
     const all: Variant[] = [
       { id: 1, name: '1 pg_dump -Fc -Z0 > /dev/null', argv: () => sh('pg_dump -Fc -Z0 > /dev/null') },
@@ -404,7 +472,7 @@ async function main(): Promise<void> {
         uploads: true,
         argv: (db) =>
           sh(
-            `pg_dump -Fc -Z0 | zstd -q -T0 -3 | aws --endpoint-url ${emulator.endpoint} s3 cp --only-show-errors - s3://${BUCKET}/cli-${db}/db.dump.zst`,
+            `pg_dump -Fc -Z0 | zstd -q -T0 -3 | /usr/bin/time -f '%e %U %S %M' -o ${join(work, 'aws.time')} aws --endpoint-url ${emulator.endpoint} s3 cp --only-show-errors - s3://${BUCKET}/cli-${db}/db.dump.zst`,
           ),
       },
       {
@@ -420,9 +488,43 @@ async function main(): Promise<void> {
         own: true,
         argv: () => [process.execPath, ...NODE_FLAGS, BACKUPCTL, 'backup', '--only', 'db'],
       },
+      {
+        id: 6,
+        name: '6 npx backupctl backup --only db',
+        uploads: true,
+        own: true,
+        cwd: ROOT,
+        argv: () => ['npx', '--no-install', 'backupctl', 'backup', '--only', 'db'],
+      },
+      ...(BEFORE
+        ? [
+            {
+              id: 7,
+              name: '7 before: backupctl backup --only db',
+              uploads: true,
+              own: true,
+              argv: () => [process.execPath, ...NODE_FLAGS, BEFORE, 'backup', '--only', 'db'],
+            },
+          ]
+        : []),
+      {
+        id: 8,
+        name: '8 pg_restore file into a new database',
+        restore: true,
+        argv: () => sh(`createdb bench_plain && pg_restore --exit-on-error -d bench_plain ${restoreDump}`),
+      },
+      {
+        id: 9,
+        name: '9 backupctl restore latest --confirm big',
+        restore: true,
+        own: true,
+        argv: () => [process.execPath, BACKUPCTL, 'restore', 'latest', '--confirm', 'big', '--only', 'db'],
+      },
     ];
-    const variants = all.filter((v) => VARIANTS.includes(v.id));
+    const variants = all.filter((v) => VARIANTS.includes(v.id) || (v.id === 7 && BEFORE));
     for (const v of VARIANTS) if (!variants.some((x) => x.id === v)) throw new Error(`unknown variant ${v}`);
+    const backups = variants.filter((v) => !v.restore);
+    const restores = variants.filter((v) => v.restore);
 
     /** Sums the sizes of the uploaded objects, then deletes them: the emulator keeps them in memory. */
     const collect = async (): Promise<number> => {
@@ -443,15 +545,21 @@ async function main(): Promise<void> {
         env: envFor('big'),
       },
     ).then(({ stdout, stderr }) => [Number(stderr.trim()), Number(stdout.trim())]);
+    // What backupctl's progress takes for 100 % of the dump (the dumped tables' size, bytea as hex).
+    const { tableBytes } = await inspectServer(envFor('big'));
     console.log(
-      `dump (-Fc -Z0) ${mb(dumpBytes)}, zstd -3 ${mb(zstdBytes)} (ratio ${(dumpBytes / zstdBytes).toFixed(2)})\n`,
+      `dump (-Fc -Z0) ${mb(dumpBytes)}, zstd -3 ${mb(zstdBytes)} (ratio ${(dumpBytes / zstdBytes).toFixed(2)}); ` +
+        `progress estimate ${mb(tableBytes)}, ${((100 * tableBytes) / dumpBytes).toFixed(0)} % of the dump\n`,
     );
 
     const results = new Map<number, Measure[]>();
     const leftovers = new Set<string>();
     const measure = async (v: Variant, db: string): Promise<Measure> => {
       const before = v.own ? tmpEntries() : undefined;
-      const m = await timed(v.argv(db), envFor(db), work, v.own ?? false, postmaster);
+      const env = v.restore
+        ? { ...envFor(db), ...emulator.env(RESTORE_BUCKET, '') }
+        : { ...envFor(db), ...(v.id === 5 ? BACKUPCTL_ENV : {}) };
+      const m = await timed(v.argv(db), env, work, v.own ?? false, postmaster, v.cwd);
       if (before) for (const entry of tmpEntries()) if (!before.has(entry)) leftovers.add(entry);
       let outBytes: number | undefined;
       if (v.uploads) outBytes = await collect();
@@ -476,11 +584,43 @@ async function main(): Promise<void> {
           (m.exitS === undefined ? '' : `, finish-to-exit ${m.exitS.toFixed(1)} s`),
       );
     for (let round = 1; round <= RUNS; round++) {
-      for (const v of variants) {
+      for (const v of backups) {
         const m = await measure(v, 'big');
         results.set(v.id, [...(results.get(v.id) ?? []), m]);
         line(`round ${round}: ${v.name.padEnd(36)}`, m);
       }
+    }
+    if (restores.length > 0) {
+      // One backup (untimed) to restore from, and the same dump as a local file for pg_restore.
+      await emulator.createBucket(RESTORE_BUCKET);
+      await run(process.execPath, [BACKUPCTL, 'backup', '--only', 'db'], {
+        env: { ...envFor('big'), ...emulator.env(RESTORE_BUCKET, '') },
+      });
+      const listing = await emulator.client.send(new ListObjectsV2Command({ Bucket: RESTORE_BUCKET }));
+      const dumpKey = listing.Contents?.map((o) => o.Key ?? '').find((k) => k.endsWith('db.dump.zst'));
+      writeFileSync(
+        `${restoreDump}.zst`,
+        await getObjectBytes(emulator.client, RESTORE_BUCKET, dumpKey ?? ''),
+      );
+      await run('zstd', ['-q', '-d', '-f', '--rm', `${restoreDump}.zst`, '-o', restoreDump]);
+      // Between runs: drop what a run left (the plain copy, the database a restore replaced).
+      const tidy = async () => {
+        const extra = await cluster.psql(
+          'postgres',
+          "SELECT string_agg(quote_ident(datname), ' ') FROM pg_database WHERE datname = 'bench_plain' OR datname LIKE 'big\\_\\_%'",
+        );
+        for (const name of extra.split(' ').filter(Boolean))
+          await cluster.psql('postgres', `DROP DATABASE ${name}`);
+      };
+      for (let round = 1; round <= RUNS; round++) {
+        for (const v of restores) {
+          const m = await measure(v, 'big');
+          await tidy();
+          results.set(v.id, [...(results.get(v.id) ?? []), m]);
+          line(`restore ${round}: ${v.name.padEnd(34)}`, m);
+        }
+      }
+      rmSync(restoreDump, { force: true });
     }
     const backupctl = variants.find((v) => v.id === 5);
     const small: Measure[] = [];
@@ -502,6 +642,12 @@ async function main(): Promise<void> {
 
     const med = (v: number, pick: (m: Measure) => number | undefined) =>
       median((results.get(v) ?? []).map(pick).filter((x): x is number => x !== undefined));
+    /** CPU seconds per GB uploaded (of the compressed output). */
+    const perGb = (v: number, pick: (m: Measure) => number | undefined) =>
+      med(v, (m) => {
+        const cpu = pick(m);
+        return cpu === undefined || !m.outBytes ? undefined : cpu / (m.outBytes / 1e9);
+      });
     console.log(
       `\nbig database ${gb(await dbSize('big'))}, dump ${mb(dumpBytes)}; medians of ${RUNS} round(s); ` +
         'CPU = user+sys of the process tree; RSS = max RSS of the largest process in the tree',
@@ -533,18 +679,29 @@ async function main(): Promise<void> {
         ]),
       );
     }
-    if (backupctl && results.has(5)) {
+    for (const [id, label] of [
+      [3, '  3: of which the aws process'],
+      [5, '  5: of which the backupctl node process'],
+      [6, '  6: of which the backupctl node process'],
+      [7, '  7: of which the backupctl node process'],
+    ] as const) {
+      if (!results.has(id)) continue;
+      const cpu = (m: Measure) => (id === 3 ? m.awsCpu : m.ownCpu);
       console.log(
-        cols([
-          '  of which the backupctl node process',
+        `${cols([
+          label,
           '',
-          f(med(5, (m) => m.ownCpu)),
-          f(
-            med(5, (m) => m.ownRssMb),
-            0,
-          ),
-        ]),
+          f(med(id, cpu)),
+          id === 3
+            ? ''
+            : f(
+                med(id, (m) => m.ownRssMb),
+                0,
+              ),
+        ])}` + `   ${f(perGb(id, cpu), 2)} CPU s per GB uploaded`,
       );
+    }
+    if (backupctl && results.has(5)) {
       console.log(
         `  backupctl phases (medians): start to 'backup started' ${f(med(5, (m) => m.startupS))} s, ` +
           `'backup finished' to exit ${f(med(5, (m) => m.exitS))} s`,
@@ -570,6 +727,17 @@ async function main(): Promise<void> {
     console.log('');
     if (has(5, 3))
       check('5/3 backupctl vs the aws-cli pipeline (wall)', ratio(5, 3), ratio(5, 3) <= 1.0, '<= 1.0');
+    if (has(6, 3))
+      check('6/3 npx backupctl vs the aws-cli pipeline (wall)', ratio(6, 3), ratio(6, 3) <= 1.0, '<= 1.0');
+    if (has(5, 7)) check('5/7 backupctl vs the before build (wall)', ratio(5, 7), true, '(info)');
+    const awsPerGb = perGb(3, (m) => m.awsCpu);
+    for (const id of [5, 6, 7]) {
+      if (!has(id, 3)) continue;
+      const own = perGb(id, (m) => m.ownCpu);
+      check(`${id}/3 node CPU per GB vs the aws process's`, own / awsPerGb, own <= awsPerGb, '<= 1.0');
+    }
+    if (has(9, 8))
+      check('9/8 backupctl restore vs pg_restore (wall)', ratio(9, 8), ratio(9, 8) <= 1.3, '<= 1.3');
     if (has(5, 2))
       check('5/2 backupctl vs the local pipeline (wall)', ratio(5, 2), ratio(5, 2) <= 1.35, '<= 1.35');
     if (has(4, 5)) check('4/5 old scripts vs backupctl (wall)', ratio(4, 5), ratio(4, 5) >= 3.5, '>= 3.5');

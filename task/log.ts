@@ -10,6 +10,9 @@ export interface Progress {
   readonly stage: string;
   readonly bytes: number;
   readonly elapsedMs: number;
+  /** Set when the stream's size could be estimated (task/progress.ts). */
+  readonly percent?: number;
+  readonly etaSeconds?: number;
 }
 
 export interface Logger {
@@ -52,19 +55,35 @@ export function createLogger(options: {
     info: (m, d) => write('info', m, d),
     warn: (m, d) => write('warn', m, d),
     error: (m, d) => write('error', m, d),
-    progress: ({ stage, bytes, elapsedMs }) => {
+    progress: ({ stage, bytes, elapsedMs, percent, etaSeconds }) => {
       const rate = mbPerSecond(bytes, elapsedMs);
+      const estimate = percent === undefined ? {} : { percent, etaSeconds };
       if (options.json) {
         write('info', 'progress', {
           stage,
           bytes,
           mbPerSecond: rate,
           elapsedSeconds: Math.round(elapsedMs / 1000),
+          ...estimate,
         });
         return;
       }
-      out.write(`\r\x1b[K${stage}: ${formatSize(bytes)}  ${rate} MB/s  ${Math.round(elapsedMs / 1000)} s`);
+      const eta =
+        percent === undefined
+          ? ''
+          : `  ${percent}%${etaSeconds ? `  ETA ${formatDuration(etaSeconds)}` : ''}`;
+      out.write(
+        `\r\x1b[K${stage}: ${formatSize(bytes)}  ${rate} MB/s  ${Math.round(elapsedMs / 1000)} s${eta}`,
+      );
       progressShown = true;
     },
   };
+}
+
+/** `45 s`, `3 min 20 s`, `2 h 05 min`: an ETA as an operator reads it. */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
 }

@@ -215,7 +215,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         const tier = (values.tier as ScheduledTier | undefined) ?? 'daily';
         // The plan only reads; it names the database (the server's own name for it), so the lock
         // and the backup id are always the same database's.
-        const backupDeps = { ...deps, pgEnv: libpqEnv(env) };
+        const backupDeps = { ...deps, pgEnv: libpqEnv(env), ...progressInterval(env) };
         const plan = await planBackup({ tier, ...(only ? { only } : {}) }, backupDeps);
         const manifest = await withInterrupt((interrupt) =>
           withLock(lock(plan.id.database, 'backup', `${tier} backup`), (lost) =>
@@ -337,6 +337,12 @@ async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>): Promis
   } finally {
     process.off('SIGTERM', stop).off('SIGINT', stop);
   }
+}
+
+/** BACKUPCTL_PROGRESS_SECONDS sets the progress interval (10 s by default), for tests and demos. */
+function progressInterval(env: NodeJS.ProcessEnv): { progressIntervalMs?: number } {
+  const seconds = Number(env.BACKUPCTL_PROGRESS_SECONDS);
+  return seconds > 0 ? { progressIntervalMs: seconds * 1000 } : {};
 }
 
 /** The clock. BACKUPCTL_NOW (an ISO instant) pins it, for tests that need a known backup id. */

@@ -64,6 +64,8 @@ export interface RunningPipeline {
   readonly result: Promise<PipelineResult>;
   /** Output bytes so far. */
   readonly bytes: number;
+  /** The steps' process ids, in order (progress reads what each has read from /proc). */
+  readonly pids: readonly (number | undefined)[];
   /** Stops the pipeline: kills every process still running; `result` rejects with `error`. */
   fail(error: Error): void;
 }
@@ -155,6 +157,7 @@ export function startPipeline(
   return {
     result,
     fail,
+    pids: children.map((c) => c.pid),
     get bytes() {
       return bytes;
     },

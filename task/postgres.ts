@@ -15,6 +15,11 @@ export interface ServerInfo {
   readonly major: number;
   readonly database: string;
   readonly sizeBytes: number;
+  /**
+   * What pg_dump will write, estimated: the size of the tables whose rows it copies (heap and
+   * TOAST, no indexes, which a dump holds only as definitions) and of the large objects.
+   */
+  readonly tableBytes: number;
 }
 
 export interface ClientVersion {
@@ -81,7 +86,7 @@ export async function inspectServer(env = libpqEnv()): Promise<ServerInfo> {
   try {
     rows = await query(
       `SELECT current_setting('server_version'), current_setting('server_version_num'),
-              current_database(), pg_database_size(current_database())`,
+              current_database(), pg_database_size(current_database()), (${TABLE_BYTES_SQL})`,
       env,
     );
   } catch (error) {
@@ -90,12 +95,13 @@ export async function inspectServer(env = libpqEnv()): Promise<ServerInfo> {
       { cause: error },
     );
   }
-  const [version = '', num = '', database = '', size = ''] = rows[0] ?? [];
+  const [version = '', num = '', database = '', size = '', tableBytes = ''] = rows[0] ?? [];
   return {
     version: version.split(' ')[0] ?? version,
     major: Math.floor(Number(num) / 10000),
     database,
     sizeBytes: Number(size),
+    tableBytes: Number(tableBytes),
   };
 }
 
@@ -139,15 +145,29 @@ export function assertDumpCompatible(dump: ClientVersion, server: ServerInfo): v
   }
 }
 
-const ROW_COUNTS_SQL = `
-SELECT coalesce(json_agg(json_build_object('schema', n.nspname, 'table', c.relname, 'rows',
-         (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname),
-                false, true, '')))[1]::text::bigint) ORDER BY n.nspname, c.relname), '[]')
+// The tables ROW_COUNTS_SQL counts (the ones whose rows pg_dump copies), then the large objects.
+const DUMPED_TABLES_SQL = `
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND c.relpersistence <> 't'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e');
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
+
+// COPY writes bytea as hex, twice its size: its columns count twice (their width from ANALYZE's
+// statistics), and a row's header and line pointer (28 bytes) not at all; without statistics,
+// the tables' size alone.
+const TABLE_BYTES_SQL = `SELECT (coalesce(sum(pg_table_size(c.oid) - 28 * greatest(c.reltuples, 0)), 0) +
+  pg_table_size('pg_largeobject') +
+  coalesce(sum((SELECT sum(s.avg_width) FROM pg_stats s JOIN pg_attribute a ON a.attname = s.attname
+                WHERE s.schemaname = n.nspname AND s.tablename = c.relname AND a.attrelid = c.oid
+                  AND a.atttypid = 'bytea'::regtype AND NOT s.inherited) * greatest(c.reltuples, 0)), 0))::bigint
+  ${DUMPED_TABLES_SQL}`;
+
+const ROW_COUNTS_SQL = `
+SELECT coalesce(json_agg(json_build_object('schema', n.nspname, 'table', c.relname, 'rows',
+         (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname),
+                false, true, '')))[1]::text::bigint) ORDER BY n.nspname, c.relname), '[]')
+${DUMPED_TABLES_SQL};
 SELECT count(*) FROM pg_largeobject_metadata;`;
 
 export interface RowCounts {

@@ -13,7 +13,7 @@ import { artifactKey, manifestKey } from '../core/keys.ts';
 import { type Artifact, MANIFEST_FORMAT_VERSION, type Manifest } from '../core/manifest.ts';
 import { choosePartSize, MIN_PART_SIZE } from '../core/part-size.ts';
 import { BackupError, ConfigError, ConflictError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import type { Logger, Progress } from '../log.ts';
 import { assertMediaDir, directoryBytes, type TarListing, tarStep, zstdStep } from '../media.ts';
 import { readDatabaseProperties } from '../pg-database-properties.ts';
 import { readFingerprint } from '../pg-fingerprint.ts';
@@ -32,6 +32,7 @@ import {
   SnapshotSession,
   transactionReader,
 } from '../postgres.ts';
+import { bytesReadBy, estimateProgress } from '../progress.ts';
 import type { ObjectStore } from '../store/store.ts';
 
 export interface BackupOptions {
@@ -54,6 +55,12 @@ export interface BackupDeps {
   readonly pgEnv?: NodeJS.ProcessEnv;
 }
 
+/** How far an artifact's stream is: what its step `step` has read, of about `totalBytes`. */
+interface SizeEstimate {
+  readonly step: number;
+  readonly totalBytes: number;
+}
+
 /** One artifact streaming into the store, held open until every artifact's processes are done. */
 class ArtifactStream {
   private readonly body = new PassThrough({ highWaterMark: 1024 * 1024 });
@@ -69,6 +76,7 @@ class ArtifactStream {
     readonly key: string,
     steps: readonly Step[],
     partSize: number,
+    private readonly estimate?: SizeEstimate,
   ) {
     this.pipeline = startPipeline(steps, this.body);
     this.uploaded = store.upload(key, this.body, {
@@ -84,8 +92,16 @@ class ArtifactStream {
     });
   }
 
-  get bytes(): number {
-    return this.pipeline.bytes;
+  progress(): Progress {
+    const elapsedMs = Date.now() - this.startedAt;
+    const { estimate } = this;
+    const done = estimate ? bytesReadBy(this.pipeline.pids[estimate.step]) : undefined;
+    return {
+      stage: this.stage,
+      bytes: this.pipeline.bytes,
+      elapsedMs,
+      ...estimateProgress(done, estimate?.totalBytes, elapsedMs),
+    };
   }
 
   /** Resolves when every process exited cleanly and all output is in the upload body. */
@@ -192,12 +208,7 @@ export async function executeBackup(plan: BackupPlan, deps: BackupDeps): Promise
   const streams: ArtifactStream[] = [];
   let current: ArtifactStream | undefined;
   const ticker = setInterval(() => {
-    if (current)
-      logger.progress({
-        stage: current.stage,
-        bytes: current.bytes,
-        elapsedMs: Date.now() - current.startedAt,
-      });
+    if (current) logger.progress(current.progress());
   }, deps.progressIntervalMs ?? 10_000);
   // Every stream, not only the current one: an earlier artifact's upload may be the one hanging.
   const onAbort = () => {
@@ -222,6 +233,8 @@ export async function executeBackup(plan: BackupPlan, deps: BackupDeps): Promise
             zstdStep(config.zstdLevel),
           ],
           config.partSize ?? choosePartSize(server.sizeBytes),
+          // zstd reads what pg_dump writes.
+          { step: 1, totalBytes: server.tableBytes },
         );
         streams.push(current);
         // One psql session: its reads run one after another, all in the dump's snapshot.
@@ -251,7 +264,8 @@ export async function executeBackup(plan: BackupPlan, deps: BackupDeps): Promise
     }
     if (mediaDir) {
       const listing: TarListing = { fileCount: 0 };
-      const partSize = config.partSize ?? choosePartSize(await directoryBytes(mediaDir));
+      const mediaBytes = await directoryBytes(mediaDir);
+      const partSize = config.partSize ?? choosePartSize(mediaBytes);
       checkAborted(deps.signal);
       current = new ArtifactStream(
         'media',
@@ -259,6 +273,8 @@ export async function executeBackup(plan: BackupPlan, deps: BackupDeps): Promise
         artifactKey(config.store.prefix, id, 'media'),
         [tarStep(mediaDir, listing), zstdStep(config.zstdLevel)],
         partSize,
+        // tar reads the files.
+        { step: 0, totalBytes: mediaBytes },
       );
       streams.push(current);
       const result = await current.processes();

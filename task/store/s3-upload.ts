@@ -40,6 +40,24 @@ export const CLEANUP_DEADLINE_MS = 10_000;
  */
 const MIN_PART_BYTES_PER_S = 32 * 1024;
 
+/**
+ * Over TLS a part's payload is not hashed for the signature (UNSIGNED-PAYLOAD), as the AWS CLI
+ * does: SHA-256 of every byte is the largest hash the node process computes. Integrity stays:
+ * each part carries its CRC32 (computed natively, zlib's), which S3 verifies, TLS protects the
+ * transport, and the artifact's SHA-256 is in the manifest. Plain HTTP keeps the signed payload.
+ */
+export function unsignedPayloadOverTls<A extends { request: unknown }, R>(
+  next: (args: A) => Promise<R>,
+): (args: A) => Promise<R> {
+  return (args) => {
+    const request = args.request as { protocol?: string; headers?: Record<string, string> };
+    if (request.protocol === 'https:' && request.headers) {
+      request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+    }
+    return next(args);
+  };
+}
+
 export interface S3UploadRequest {
   readonly client: S3Client;
   /** PutObject parameters without the body (Bucket, Key, ContentType, SSE, IfNoneMatch …). */
@@ -98,6 +116,13 @@ export async function uploadToS3(request: S3UploadRequest): Promise<void> {
   const send = async (command: unknown): Promise<unknown> => {
     if (command instanceof AbortMultipartUploadCommand) {
       return client.send(command, { abortSignal: AbortSignal.timeout(CLEANUP_DEADLINE_MS) });
+    }
+    if (command instanceof UploadPartCommand) {
+      command.middlewareStack.add(unsignedPayloadOverTls, {
+        step: 'build',
+        name: 'unsignedPayloadOverTls',
+        override: true,
+      });
     }
     const deadline =
       command instanceof UploadPartCommand
