@@ -2,6 +2,7 @@
  * backupctl's command line: a mistyped or misplaced option is a usage error (exit 2) naming it,
  * never silently ignored (`backup --database other` would back up PGDATABASE, not "other").
  */
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import packageJson from '../../package.json' with { type: 'json' };
 import { main } from '../../task/main.ts';
@@ -126,6 +127,13 @@ describe('backupctl arguments', () => {
     expect(help.stdout).toMatch(
       /exit codes:\n {2}0 {2}success\n {2}1 {2}the restore was refused or failed.*\n {2}2 {2}backupctl configuration error/,
     );
+  });
+
+  it('prints the help the README shows', async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const shown = /\$ backupctl --help\n([\s\S]*?)\n\n\$ backupctl restore --help/.exec(readme)?.[1];
+    expect(shown).toBeDefined();
+    expect((await run(['--help'])).stdout).toBe(`${shown}\n`);
   });
 
   it('prints the version and exits 0', async () => {
