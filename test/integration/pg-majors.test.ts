@@ -12,12 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffFingerprints } from '../../task/core/fingerprint.ts';
 import { type Manifest, parseManifest } from '../../task/core/manifest.ts';
 import type { Verification } from '../../task/core/verification.ts';
+import { readToc } from '../../task/dump-toc.ts';
 import { readFingerprint } from '../../task/pg-fingerprint.ts';
 import { libpqEnv, transactionReader } from '../../task/postgres.ts';
 import { MACHINE_MAJOR, type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
 import { getObjectBytes, type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl, expectFailure, ROOT } from '../support/backupctl.ts';
 import { createAppDatabase, fingerprint } from '../support/fixtures.ts';
+import { sh } from '../support/shell.ts';
 
 const BUCKET = 'pg-majors';
 /** Backups of refused servers would land here: it must stay empty. */
@@ -226,5 +228,41 @@ describe('pg_dump 17 (Debian 13, in a debootstrap root) against the 17 server', 
     const restored = await readFingerprint(transactionReader(libpqEnv(server(17).env('restored_17'))));
     expect(diffFingerprints(backup.fingerprint ?? restored, restored)).toEqual([]);
     expect(backup.fingerprint).toBeDefined();
+  });
+
+  it("reads the table of contents of pg_dump 17's archive as pg_restore 17 lists it (the table restore's selection)", async () => {
+    // The table restore reads the TOC itself (task/dump-toc.ts); pg_restore 17 runs chrooted,
+    // so the restore itself cannot be run with it here: compare the two readings instead.
+    const archive = await sh(`${bin17}/pg_dump --format=custom --compress=0 --dbname=app_full | base64 -w0`, {
+      env: server(17).env('app_full'),
+    });
+    const bytes = Buffer.from(archive, 'base64');
+    const entries = readToc(bytes) ?? [];
+    // pg_restore stops reading after the TOC: the writer's SIGPIPE is expected.
+    const listed = await sh(`(base64 -d || true) | ${bin17}/pg_restore --list`, {
+      input: Buffer.from(archive),
+    });
+    const ids = (text: string) =>
+      text
+        .split('\n')
+        .map((line) => /^(\d+);/.exec(line)?.[1])
+        .filter((id): id is string => id !== undefined)
+        .map(Number)
+        .sort((a, b) => a - b);
+    // pg_restore --list prints the session settings (ENCODING, STDSTRINGS, SEARCHPATH) and the
+    // DATABASE entry as its header, not as lines.
+    const header = new Set(['ENCODING', 'STDSTRINGS', 'SEARCHPATH', 'DATABASE']);
+    expect(
+      entries
+        .filter((e) => !header.has(e.desc))
+        .map((e) => e.dumpId)
+        .sort((a, b) => a - b),
+    ).toEqual(ids(listed));
+    expect(entries).toContainEqual(
+      expect.objectContaining({ desc: 'TABLE', namespace: 'public', tag: 'customers' }),
+    );
+    expect(entries).toContainEqual(
+      expect.objectContaining({ desc: 'TABLE DATA', namespace: 'billing', tag: 'invoices' }),
+    );
   });
 });
