@@ -1,6 +1,6 @@
 /** Taking, renewing and releasing the per-database lock (task/core/lock.ts) in the store. */
 import { hostname } from 'node:os';
-import { describeLock, LOCK_TTL_MS, type Lock, lockIsHeld, lockKey, lockSchema } from './core/lock.ts';
+import { describeLock, LOCK_TTL_MS, type Lock, lockIsHeld, lockKey, parseLock } from './core/lock.ts';
 import { ConflictError, NotFoundError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { ObjectStore } from './store/store.ts';
@@ -92,21 +92,11 @@ export async function withLock<T>(request: LockRequest, fn: (signal: AbortSignal
       if (!(error instanceof NotFoundError)) throw error;
     }
     if (!current) return store.putIfAbsent(key, body(), 'application/json');
-    const parsed = lockSchema.safeParse(safeJson(current.text));
-    if (parsed.success && lockIsHeld(parsed.data, now())) {
-      throw new ConflictError(
-        `Refusing to start: ${describeLock(parsed.data, now(), `${store.location}/${key}`)}.`,
-      );
+    const held = parseLock(current.text);
+    if (held && lockIsHeld(held, now())) {
+      throw new ConflictError(`Refusing to start: ${describeLock(held, now(), `${store.location}/${key}`)}.`);
     }
     // Released or expired: take it over, but only if nobody else replaced it meanwhile.
     return store.replace(key, body(), 'application/json', current.etag);
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { type Catalog, MissingPartError, restoreNeeds, UnusableBackupError } from '../../task/catalog.ts';
 import { databaseNameSchema } from '../../task/core/ids.ts';
 import type { ArtifactKind } from '../../task/core/keys.ts';
-import { describeLock, lockIsHeld, lockKey, lockSchema } from '../../task/core/lock.ts';
+import { describeLock, lockIsHeld, lockKey, parseLock } from '../../task/core/lock.ts';
 import type { Manifest } from '../../task/core/manifest.ts';
 import { ConfigError, NotFoundError } from '../../task/errors.ts';
 import {
@@ -199,12 +199,11 @@ export async function requestRestore(
       throw error;
     });
   if (lockText !== undefined) {
-    // An unreadable lock is not a held one: backupctl overwrites it the same way.
-    const lock = lockSchema.safeParse(safeJson(lockText));
-    if (lock.success && lockIsHeld(lock.data, deps.now)) {
+    const lock = parseLock(lockText);
+    if (lock && lockIsHeld(lock, deps.now)) {
       return refuse(
         'LOCKED',
-        `Refusing to restore: ${describeLock(lock.data, deps.now, `${deps.catalog.store.location}/${lockAt}`)}.`,
+        `Refusing to restore: ${describeLock(lock, deps.now, `${deps.catalog.store.location}/${lockAt}`)}.`,
       );
     }
   }
@@ -287,12 +286,4 @@ function refusalCode(error: unknown): RefusalCode | undefined {
   if (error instanceof NotFoundError) return 'NOT_FOUND';
   if (error instanceof ConfigError) return 'INVALID_ID';
   return undefined;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

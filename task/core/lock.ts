@@ -32,6 +32,18 @@ export const LOCK_TTL_MS = 15 * 60 * 1000;
  */
 export const LOCK_RENEWAL_MARGIN_MS = 2 * 60 * 1000;
 
+/** The lock an object's text holds, or undefined when it holds none: an unreadable lock is not a held one. */
+export function parseLock(text: string): Lock | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = lockSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
 export function lockKey(prefix: string, database: string): string {
   return `${prefix}locks/${database}.json`;
 }
