@@ -50,11 +50,17 @@ export async function startS3(): Promise<S3Emulator> {
   const app = buildApp({ logger: false });
   const requests: S3Request[] = [];
   let hook: RequestHook | undefined;
-  app.addHook('onRequest', async (request: S3Request, reply: FaultReply) => {
+  app.addHook('onRequest', async (request: S3Request & { raw: NodeJS.ReadableStream }, reply: FaultReply) => {
     const entry = { method: request.method, url: request.url };
     requests.push(entry);
     const fault = await hook?.(entry);
     if (fault) {
+      // As S3 does, read the request body before answering: an answer sent while the client is
+      // still writing a part can leave the client waiting for its own write (a hang, not the error).
+      await new Promise<void>((resolve) => {
+        request.raw.once('end', resolve).once('error', () => resolve());
+        request.raw.resume();
+      });
       const xml = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected</Message></Error>`;
       return reply.code(fault.status).header('content-type', 'application/xml').send(xml);
     }
