@@ -49,6 +49,11 @@ export class BackupDashboard extends Construct {
         SCHEDULED_TIERS.map((tier) =>
           monitor.metric(name, database, tier, statistic, hourly).with({ label: tier }),
         );
+      const perDatabase = (
+        name: (typeof METRIC_NAMES)[keyof typeof METRIC_NAMES],
+        statistic: string,
+        label: string,
+      ) => [monitor.metric(name, database, undefined, statistic, hourly).with({ label })];
       this.dashboard.addWidgets(
         new cloudwatch.TextWidget({
           markdown: `## ${database}\nFrom the backup monitor (every check run). Details: \`backupctl status\`.`,
@@ -85,33 +90,21 @@ export class BackupDashboard extends Construct {
       this.dashboard.addWidgets(
         new cloudwatch.GraphWidget({
           title: `${database}: verify result (1 = passed)`,
-          left: [
-            monitor
-              .metric(METRIC_NAMES.verifyOk, database, undefined, cloudwatch.Stats.MINIMUM, hourly)
-              .with({ label: 'verify ok' }),
-          ],
+          left: perDatabase(METRIC_NAMES.verifyOk, cloudwatch.Stats.MINIMUM, 'verify ok'),
           leftYAxis: { min: 0, max: 1, showUnits: false },
           width: WIDTH,
           height: HEIGHT,
         }),
         new cloudwatch.GraphWidget({
           title: `${database}: test restore (seconds)`,
-          left: [
-            monitor
-              .metric(METRIC_NAMES.restoreSeconds, database, undefined, cloudwatch.Stats.MAXIMUM, hourly)
-              .with({ label: 'restore seconds' }),
-          ],
+          left: perDatabase(METRIC_NAMES.restoreSeconds, cloudwatch.Stats.MAXIMUM, 'restore seconds'),
           leftYAxis: { min: 0 },
           width: WIDTH,
           height: HEIGHT,
         }),
         new cloudwatch.GraphWidget({
           title: `${database}: failed runs (last day)`,
-          left: [
-            monitor
-              .metric(METRIC_NAMES.failedRuns, database, undefined, cloudwatch.Stats.MAXIMUM, hourly)
-              .with({ label: 'failed runs' }),
-          ],
+          left: perDatabase(METRIC_NAMES.failedRuns, cloudwatch.Stats.MAXIMUM, 'failed runs'),
           leftYAxis: { min: 0, showUnits: false },
           width: WIDTH,
           height: HEIGHT,
@@ -121,22 +114,14 @@ export class BackupDashboard extends Construct {
         this.dashboard.addWidgets(
           new cloudwatch.GraphWidget({
             title: `${database}: offsite replication lag (seconds)`,
-            left: [
-              monitor
-                .metric(METRIC_NAMES.replicationLag, database, undefined, cloudwatch.Stats.MAXIMUM, hourly)
-                .with({ label: 'lag' }),
-            ],
+            left: perDatabase(METRIC_NAMES.replicationLag, cloudwatch.Stats.MAXIMUM, 'lag'),
             leftYAxis: { min: 0 },
             width: WIDTH,
             height: HEIGHT,
           }),
           new cloudwatch.GraphWidget({
             title: `${database}: newest backup in the replica (1 = yes)`,
-            left: [
-              monitor
-                .metric(METRIC_NAMES.replicated, database, undefined, cloudwatch.Stats.MINIMUM, hourly)
-                .with({ label: 'replicated' }),
-            ],
+            left: perDatabase(METRIC_NAMES.replicated, cloudwatch.Stats.MINIMUM, 'replicated'),
             leftYAxis: { min: 0, max: 1, showUnits: false },
             width: WIDTH,
             height: HEIGHT,
