@@ -1,9 +1,10 @@
 /**
- * The program the Fargate image runs is the esbuild bundle `npm run build:backupctl` makes, not the
- * tsx launcher the other tests use. No Docker here, so this builds that bundle and runs it: a
- * bundle that loads but never calls main() would exit 0 having backed up nothing.
+ * The program the Fargate image runs is the esbuild bundle `npm run build:backupctl` makes. No
+ * Docker here, so this builds that bundle and runs it: a bundle that loads but never calls main()
+ * would exit 0 having backed up nothing. `npx backupctl` (task/backupctl.js) runs the same bundle
+ * while it is current, and the TypeScript source once a file it was built from changed.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,5 +68,28 @@ describe('the bundled backupctl (the container image program)', () => {
     expect(dockerfile).toMatch(/^RUN npm run build:backupctl$/m);
     expect(dockerfile).toMatch(/^COPY --from=build \/src\/dist\/backupctl\.mjs \/app\/backupctl\.mjs$/m);
     expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "\/app\/backupctl\.mjs"\]$/m);
+  });
+
+  it('is what npx backupctl runs while no file it was built from changed, else the source', async () => {
+    // A failure's stack (--verbose) says which program ran.
+    const program = async () => {
+      const result = await backupctl(['list', '--verbose'], { env: { PGDATABASE: 'app' } });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/^backupctl: BACKUP_BUCKET is not set/);
+      return result.stderr.match(/at main \((\S+?):\d+:\d+\)/)?.[1];
+    };
+    expect(await program()).toBe(`file://${BUNDLE}`);
+
+    const record = join(ROOT, 'dist', 'backupctl.inputs.json');
+    const built = readFileSync(record, 'utf8');
+    const { inputs } = JSON.parse(built) as { inputs: string[] };
+    expect(inputs).toEqual(expect.arrayContaining(['task/cli.ts', 'task/main.ts']));
+    try {
+      // As if task/main.ts had been edited after the build started.
+      writeFileSync(record, JSON.stringify({ ...JSON.parse(built), startedAt: 0 }));
+      expect(await program()).toBe(join(ROOT, 'task', 'main.ts'));
+    } finally {
+      writeFileSync(record, built);
+    }
   });
 });
