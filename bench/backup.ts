@@ -7,7 +7,7 @@
  *   3 aws-cli     pg_dump -Fc -Z0 | zstd -T0 -3 | aws s3 cp - s3://…   (same S3 emulator)
  *   4 old way     pg_dump | gzip > file; cp file copy                   (the replaced scripts)
  *   5 backupctl   backupctl backup --only db                            (same S3 emulator)
- *   6 npx         npx backupctl backup --only db                        (as a user runs it: tsx)
+ *   6 npx         npx backupctl backup --only db                        (as a user runs it)
  *   7 before      BENCH_BACKUPCTL_BEFORE's bundle backup --only db      (a baseline build, alternating)
  *   8 pg_restore  pg_restore of the same dump from a local file into a new database
  *   9 restore     backupctl restore latest --confirm big (build beside, check, swap)

@@ -24,7 +24,7 @@ export interface RunOptions {
   readonly path?: string;
   /** Called once the child runs, e.g. to kill a grandchild midway. */
   readonly onSpawn?: (pid: number) => void;
-  /** The program node runs. @default BACKUPCTL, the source launcher */
+  /** The program node runs. @default BACKUPCTL, the launcher npx runs (the bundle while current, else the source) */
   readonly program?: string;
 }
 
