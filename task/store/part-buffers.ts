@@ -24,16 +24,20 @@ export class PartBuffers {
     return this.allocated;
   }
 
+  /** A free buffer now, or undefined while all are in use. */
+  tryTake(): Buffer | undefined {
+    const buffer = this.free.pop();
+    if (buffer || this.allocated === this.count) return buffer;
+    this.allocated += 1;
+    // Unzeroed: only the bytes copied in are ever sent (a part is a view of its filled length).
+    return Buffer.allocUnsafeSlow(this.size);
+  }
+
   /** A free buffer; waits while all are in use, and rejects with the reason when `signal` fires. */
   take(signal: AbortSignal): Promise<Buffer> {
     if (signal.aborted) return Promise.reject(signal.reason);
-    const buffer = this.free.pop();
+    const buffer = this.tryTake();
     if (buffer) return Promise.resolve(buffer);
-    if (this.allocated < this.count) {
-      this.allocated += 1;
-      // Unzeroed: only the bytes copied in are ever sent (a part is a view of its filled length).
-      return Promise.resolve(Buffer.allocUnsafeSlow(this.size));
-    }
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         this.waiting.splice(this.waiting.indexOf(handOver), 1);

@@ -144,7 +144,7 @@ describe('the multipart writer', () => {
     const upload = store.upload(key, body, { partSize: PART, contentType: 'application/zstd' });
     await vi.waitFor(() => expect(held).toBe(4), { timeout: 30_000, interval: 50 });
     await new Promise((resolve) => setTimeout(resolve, 500));
-    // Assess: four parts in flight, the fifth buffer filled, and no more than a chunk or two beyond.
+    // Assess: four parts in flight, the fifth buffer filled, and no more than the write buffer beyond.
     expect(held).toBe(4);
     expect(pulled()).toBeGreaterThan(4 * PART);
     expect(pulled()).toBeLessThanOrEqual(BUFFERS * PART + MIB);
