@@ -19,11 +19,6 @@ export class PartBuffers {
     if (!Number.isInteger(count) || count < 1) throw new Error(`buffer count must be >= 1, got: ${count}`);
   }
 
-  /** Buffers handed out so far (at most `count`). */
-  get total(): number {
-    return this.allocated;
-  }
-
   /** A free buffer now, or undefined while all are in use. */
   tryTake(): Buffer | undefined {
     const buffer = this.free.pop();
