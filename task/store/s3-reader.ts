@@ -1,6 +1,6 @@
 /**
  * The read side of the S3 store, and the S3 client settings and error mapping every S3 caller
- * shares. The Lambdas import this file alone: no @aws-sdk/lib-storage, no CLI exit codes.
+ * shares. The Lambdas import this file alone: no uploader, no CLI exit codes.
  */
 import type { Readable } from 'node:stream';
 import {

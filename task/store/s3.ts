@@ -1,6 +1,6 @@
 /**
- * The S3 store: the reader (s3-reader.ts) plus the writes. Streams go through lib-storage's
- * multipart Upload (s3-upload.ts); small records are single conditional PutObjects.
+ * The S3 store: the reader (s3-reader.ts) plus the writes. Streams go through our multipart
+ * writer (s3-upload.ts); small records are single conditional PutObjects.
  */
 import type { Readable } from 'node:stream';
 import { PutObjectCommand, type PutObjectCommandInput, S3ServiceException } from '@aws-sdk/client-s3';

@@ -3,8 +3,16 @@
  * request it received: fauxqs does not list open multipart uploads, so tests prove "created and
  * then completed or aborted" from what the server was asked.
  */
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import {
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { buildApp } from 'fauxqs';
 
 export interface S3Request {
@@ -135,9 +143,22 @@ export async function putObjectBytes(
   key: string,
   body: Buffer | string,
 ): Promise<void> {
-  await new Upload({
-    client,
-    params: { Bucket: bucket, Key: key, Body: body },
-    partSize: 5 * 1024 * 1024,
-  }).done();
+  const data = Buffer.from(body);
+  const partSize = 5 * 1024 * 1024;
+  if (data.length <= partSize) {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: data }));
+    return;
+  }
+  const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+  const Parts = [];
+  for (let offset = 0, PartNumber = 1; offset < data.length; offset += partSize, PartNumber++) {
+    const Body = data.subarray(offset, offset + partSize);
+    const { ETag } = await client.send(
+      new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber, Body }),
+    );
+    Parts.push({ PartNumber, ETag });
+  }
+  await client.send(
+    new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts } }),
+  );
 }
