@@ -223,12 +223,15 @@ export interface PreflightReads {
 }
 
 /**
- * Starts the target server's read and the globals download together (each a round trip of its
- * own). Their failures are reported by whoever awaits them, in the preflight's order of refusals.
+ * Starts the target server's read (unless the caller started it already) and the globals
+ * download together, each a round trip of its own. Their failures are reported by whoever awaits them, in the preflight's order of refusals.
  */
-export function startPreflightReads(request: DatabaseRestoreRequest): PreflightReads {
+export function startPreflightReads(
+  request: DatabaseRestoreRequest,
+  target: Promise<TargetState> = readTarget(request.env, request.database),
+): PreflightReads {
   const reads = {
-    target: readTarget(request.env, request.database),
+    target,
     globals: request.capture
       ? readGlobals(request.store, request.capture, request.signal)
       : Promise.resolve(''),

@@ -31,6 +31,7 @@ import {
   type PreparedDatabaseRestore,
   prepareDatabaseRestore,
   type RestoredDatabase,
+  readTarget,
   restoreDatabase,
   startPreflightReads,
 } from '../restore-database.ts';
@@ -112,6 +113,15 @@ export async function planRestore(options: RestoreOptions, deps: RestoreDeps): P
     throw new ConfigError('--create creates a database; it does not go with --only media.');
   const tables = tableRequest(options, source);
   const only = tables ? 'db' : options.only;
+  // Connect to the maintenance database: with --create the target does not exist yet.
+  const targetEnv = libpqEnv({ ...env, PGDATABASE: target });
+  // The reads below do not depend on each other, and the server's and pg_restore's not even on
+  // the backup: all start at once, then are judged in the order of the refusals (the backup, the
+  // artifacts' kind, the server, pg_restore, the target, the roles), so the first refusal is the
+  // same whichever read answers first. A refusal stops those still running.
+  const server = only === 'media' ? undefined : readTarget(targetEnv, target);
+  const pgRestore = only === 'media' ? undefined : clientVersion('pg_restore');
+  for (const started of [server, pgRestore]) started?.catch(() => {});
   const manifest = await catalog.resolve(options.ref, source, { needs: restoreNeeds(only) });
   const dump =
     only === 'media'
@@ -124,11 +134,6 @@ export async function planRestore(options: RestoreOptions, deps: RestoreDeps): P
       `Backup ${manifest.id} holds media but MEDIA_DIR is not set; set it, or restore with --only db.`,
     );
   }
-  // Connect to the maintenance database: with --create the target does not exist yet.
-  const targetEnv = libpqEnv({ ...env, PGDATABASE: target });
-  // The reads below do not depend on each other: all started at once, then judged in the order
-  // of the refusals (the artifacts' kind, the server, pg_restore, the target, the roles), so the
-  // first refusal is the same whichever read answers first. A refusal stops those still running.
   const planning = new AbortController();
   const signal = deps.signal ? AbortSignal.any([deps.signal, planning.signal]) : planning.signal;
   const request: DatabaseRestoreRequest | undefined = dump && {
@@ -143,17 +148,16 @@ export async function planRestore(options: RestoreOptions, deps: RestoreDeps): P
     signal,
   };
   const kinds = [dump, media].map((artifact) => artifact && assertArtifactKind(store, artifact));
-  const reads = request && startPreflightReads(request);
-  const pgRestore = dump ? clientVersion('pg_restore') : undefined;
-  for (const started of [...kinds, pgRestore]) started?.catch(() => {});
+  const reads = request && server && startPreflightReads(request, server);
+  for (const kind of kinds) kind?.catch(() => {});
   let database: PreparedDatabaseRestore | undefined;
   try {
     for (const kind of kinds) await kind;
     if (request && reads && pgRestore) {
-      const server = await reads.target;
-      if (server.serverMajor < major(manifest.serverVersion)) {
+      const { serverMajor, serverVersion } = await reads.target;
+      if (serverMajor < major(manifest.serverVersion)) {
         throw new PreflightError(
-          `The target server runs PostgreSQL ${server.serverVersion}, older than the backup's ${manifest.serverVersion}; restore onto ${major(manifest.serverVersion)} or newer.`,
+          `The target server runs PostgreSQL ${serverVersion}, older than the backup's ${manifest.serverVersion}; restore onto ${major(manifest.serverVersion)} or newer.`,
         );
       }
       const client = await pgRestore;
