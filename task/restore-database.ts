@@ -159,7 +159,7 @@ async function runSqlLines(
 
 const statements = (list: readonly string[]) => list.map((s) => `${s};\n`).join('');
 
-const TARGET_SQL = (database: string, prefix: string) => `
+const TARGET_SQL = (database: string) => `
 SELECT jsonb_build_object(
   'role', current_user,
   'superuser', r.rolsuper, 'createdb', r.rolcreatedb, 'createrole', r.rolcreaterole,
@@ -167,9 +167,7 @@ SELECT jsonb_build_object(
   'serverMajor', current_setting('server_version_num')::int / 10000,
   'roles', (SELECT jsonb_agg(rolname) FROM pg_roles),
   'memberOf', (SELECT jsonb_agg(rolname) FROM pg_roles WHERE pg_has_role(current_user, oid, 'MEMBER')),
-  'exists', EXISTS (SELECT FROM pg_database WHERE datname = ${quoteLiteral(database)}),
-  'leftovers', coalesce((SELECT jsonb_agg(datname) FROM pg_database
-                         WHERE starts_with(datname, ${quoteLiteral(prefix)})), '[]')
+  'exists', EXISTS (SELECT FROM pg_database WHERE datname = ${quoteLiteral(database)})
 )::text FROM pg_roles r WHERE r.rolname = current_user;`;
 
 /** The target server as the restore's preflight reads it, in one query. */
@@ -183,17 +181,13 @@ export interface TargetState {
   readonly roles: string[];
   readonly memberOf: string[];
   readonly exists: boolean;
-  readonly leftovers: string[];
 }
 
-/** The server's version, the restoring role's privileges and the target's state, from the maintenance database. */
+/** The server's version, the restoring role's privileges and whether the target exists (one query). */
 export async function readTarget(env: NodeJS.ProcessEnv, database: string): Promise<TargetState> {
   const admin = connectionEnv(env, maintenanceDatabase(database));
   try {
-    return (await readJson(
-      (sql) => runSql(admin, sql),
-      TARGET_SQL(database, restoringPrefix(database)),
-    )) as TargetState;
+    return (await readJson((sql) => runSql(admin, sql), TARGET_SQL(database))) as TargetState;
   } catch (error) {
     throw new PreflightError(
       `Could not read the target server's databases and roles (connecting to ${maintenanceDatabase(database)}): ${redactConnectionStrings((error as Error).message)}`,
@@ -224,7 +218,8 @@ export interface PreflightReads {
 
 /**
  * Starts the target server's read (unless the caller started it already) and the globals
- * download together, each a round trip of its own. Their failures are reported by whoever awaits them, in the preflight's order of refusals.
+ * download together, each a round trip of its own. Their failures are reported by whoever
+ * awaits them, in the preflight's order of refusals.
  */
 export function startPreflightReads(
   request: DatabaseRestoreRequest,
