@@ -243,8 +243,8 @@ export class Catalog {
   }
 
   private async latest(database: string, needs: readonly ArtifactKind[]): Promise<Manifest> {
-    const folders: BackupFolder[] = [];
-    for (const tier of SCHEDULED_TIERS) folders.push(...(await this.folders(tier, database)));
+    // One listing per tier, all at once: each is a round trip to S3.
+    const folders = (await Promise.all(SCHEDULED_TIERS.map((tier) => this.folders(tier, database)))).flat();
     const { usable, skipped } = await this.openAll(folders.filter((f) => f.objects.has(MANIFEST_FILE)));
     const newest = usable.find((m) => needs.every((kind) => holds(m, kind)));
     if (newest) return newest;

@@ -35,13 +35,14 @@ import type { Logger } from './log.ts';
 import { readDatabaseProperties } from './pg-database-properties.ts';
 import { readFingerprint } from './pg-fingerprint.ts';
 import { planMissingRoles, type RolePlan } from './pg-globals.ts';
-import { runCommand } from './pipeline.ts';
+import { runCommandRaw } from './pipeline.ts';
 import { countRows, libpqEnv, readJson, redactConnectionStrings, transactionReader } from './postgres.ts';
 import type { ObjectReader } from './store/store.ts';
 
 /** How long the swap waits for the live database's sessions to end after terminating them. */
 export const SESSION_END_TIMEOUT_MS = 30_000;
-const SESSION_POLL_MS = 250;
+// A terminated backend exits within milliseconds: look again soon.
+const SESSION_POLL_MS = 100;
 const WAIT_LOG_EVERY_MS = 5_000;
 /** How long a failed restore keeps trying to drop what it built (the server may be restarting). */
 const DROP_RETRY_MS = 30_000;
@@ -120,7 +121,18 @@ async function runSql(
   sql: string,
   options: { readonly singleTransaction?: boolean; readonly signal?: AbortSignal } = {},
 ): Promise<string[]> {
-  const out = await runCommand(
+  const { lines, error } = await runSqlLines(env, sql, options);
+  if (error) throw error;
+  return lines;
+}
+
+/** Like runSql, but returns what psql printed up to a failure together with the failure. */
+async function runSqlLines(
+  env: NodeJS.ProcessEnv,
+  sql: string,
+  options: { readonly singleTransaction?: boolean; readonly signal?: AbortSignal } = {},
+): Promise<{ lines: string[]; error?: Error }> {
+  const { stdout, error } = await runCommandRaw(
     {
       name: 'psql',
       command: 'psql',
@@ -138,24 +150,30 @@ async function runSql(
     sql,
     options.signal ? { signal: options.signal } : {},
   );
-  return out.split('\n').filter((line) => line !== '');
+  const lines = stdout
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line !== '');
+  return { lines, ...(error ? { error } : {}) };
 }
 
 const statements = (list: readonly string[]) => list.map((s) => `${s};\n`).join('');
 
-const TARGET_SQL = (database: string, prefix: string) => `
+const TARGET_SQL = (database: string) => `
 SELECT jsonb_build_object(
   'role', current_user,
   'superuser', r.rolsuper, 'createdb', r.rolcreatedb, 'createrole', r.rolcreaterole,
+  'serverVersion', split_part(current_setting('server_version'), ' ', 1),
   'serverMajor', current_setting('server_version_num')::int / 10000,
   'roles', (SELECT jsonb_agg(rolname) FROM pg_roles),
   'memberOf', (SELECT jsonb_agg(rolname) FROM pg_roles WHERE pg_has_role(current_user, oid, 'MEMBER')),
-  'exists', EXISTS (SELECT FROM pg_database WHERE datname = ${quoteLiteral(database)}),
-  'leftovers', coalesce((SELECT jsonb_agg(datname) FROM pg_database
-                         WHERE starts_with(datname, ${quoteLiteral(prefix)})), '[]')
+  'exists', EXISTS (SELECT FROM pg_database WHERE datname = ${quoteLiteral(database)})
 )::text FROM pg_roles r WHERE r.rolname = current_user;`;
 
-interface TargetState {
+/** The target server as the restore's preflight reads it, in one query. */
+export interface TargetState {
+  readonly serverVersion: string;
+  readonly serverMajor: number;
   readonly role: string;
   readonly superuser: boolean;
   readonly createdb: boolean;
@@ -163,16 +181,13 @@ interface TargetState {
   readonly roles: string[];
   readonly memberOf: string[];
   readonly exists: boolean;
-  readonly leftovers: string[];
 }
 
-async function readTarget(env: NodeJS.ProcessEnv, database: string): Promise<TargetState> {
+/** The server's version, the restoring role's privileges and whether the target exists (one query). */
+export async function readTarget(env: NodeJS.ProcessEnv, database: string): Promise<TargetState> {
   const admin = connectionEnv(env, maintenanceDatabase(database));
   try {
-    return (await readJson(
-      (sql) => runSql(admin, sql),
-      TARGET_SQL(database, restoringPrefix(database)),
-    )) as TargetState;
+    return (await readJson((sql) => runSql(admin, sql), TARGET_SQL(database))) as TargetState;
   } catch (error) {
     throw new PreflightError(
       `Could not read the target server's databases and roles (connecting to ${maintenanceDatabase(database)}): ${redactConnectionStrings((error as Error).message)}`,
@@ -182,7 +197,7 @@ async function readTarget(env: NodeJS.ProcessEnv, database: string): Promise<Tar
 }
 
 /** Reads the globals artifact's SQL (small: roles only). */
-async function readGlobals(store: ObjectReader, capture: DatabaseCapture, signal?: AbortSignal) {
+export async function readGlobals(store: ObjectReader, capture: DatabaseCapture, signal?: AbortSignal) {
   const chunks: Buffer[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -194,6 +209,33 @@ async function readGlobals(store: ObjectReader, capture: DatabaseCapture, signal
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** The preflight's reads, started at once: they do not depend on each other. */
+export interface PreflightReads {
+  readonly target: Promise<TargetState>;
+  /** The globals artifact's SQL; '' for a format-1 backup. */
+  readonly globals: Promise<string>;
+}
+
+/**
+ * Starts the target server's read (unless the caller started it already) and the globals
+ * download together, each a round trip of its own. Their failures are reported by whoever
+ * awaits them, in the preflight's order of refusals.
+ */
+export function startPreflightReads(
+  request: DatabaseRestoreRequest,
+  target: Promise<TargetState> = readTarget(request.env, request.database),
+): PreflightReads {
+  const reads = {
+    target,
+    globals: request.capture
+      ? readGlobals(request.store, request.capture, request.signal)
+      : Promise.resolve(''),
+  };
+  // Awaited later (or not at all when an earlier check refused): never an unhandled rejection.
+  for (const read of Object.values(reads)) read.catch(() => {});
+  return reads;
+}
+
 /**
  * Every refusal the target server can cause, before anything changes: the database exists (or,
  * with --create, does not), and the restoring role may create the database, the missing roles,
@@ -201,9 +243,10 @@ async function readGlobals(store: ObjectReader, capture: DatabaseCapture, signal
  */
 export async function prepareDatabaseRestore(
   request: DatabaseRestoreRequest,
+  started: PreflightReads = startPreflightReads(request),
 ): Promise<PreparedDatabaseRestore> {
   const { database, capture, mode } = request;
-  const target = await readTarget(request.env, database);
+  const target = await started.target;
   if (mode === 'replace' && !target.exists) {
     throw new PreflightError(
       `Database ${database} does not exist on the target server; to create it from the backup (disaster recovery onto a new server), add --create.`,
@@ -214,7 +257,7 @@ export async function prepareDatabaseRestore(
       `Database ${database} exists, and --create only restores where it does not; leave out --create to replace it (the current one is kept beside it). Nothing was changed.`,
     );
   }
-  const globalsSql = capture ? await readGlobals(request.store, capture, request.signal) : '';
+  const globalsSql = await started.globals;
   const roles = capture
     ? planMissingRoles(globalsSql, {
         existingRoles: target.roles,
@@ -261,19 +304,38 @@ export async function buildBeside(
   const { request, roles, properties } = prepared;
   const { database, logger, signal } = request;
   const admin = connectionEnv(request.env, maintenanceDatabase(database));
-  await removeLeftovers(request);
   const name = sideName(database, 'restoring', formatTimestamp(request.now));
   let rolesCreated: string[] = [];
+  // Until psql reached CREATE DATABASE, there is nothing to drop (and no reason to wait for a
+  // server that is not answering).
+  let created = true;
   try {
-    if (roles.statements.length > 0) {
-      // One transaction: a failure creates no role at all.
-      await runSql(admin, statements(roles.statements), { singleTransaction: true, signal });
+    // One psql session for what comes before the data: a killed run's leftovers, the missing
+    // roles (in one transaction: a failure creates no role at all), the new database.
+    const { lines, error } = await runSqlLines(
+      admin,
+      [
+        leftoversSql(database),
+        ...(roles.statements.length > 0
+          ? ['BEGIN;\n', statements(roles.statements), 'COMMIT;\n', `\\echo ${ROLES_CREATED}\n`]
+          : []),
+        `\\echo ${CREATING}\n${createDatabaseSql(name, properties)};\n`,
+      ].join(''),
+      { signal },
+    );
+    created = lines.includes(CREATING);
+    for (const line of lines)
+      if (line.startsWith(LEFTOVER))
+        logger.warn('dropping the database an interrupted restore left', {
+          database: line.slice(LEFTOVER.length),
+        });
+    if (lines.includes(ROLES_CREATED)) {
       rolesCreated = [...roles.roles];
       logger.info('roles created', { roles: rolesCreated });
     }
+    if (error) throw error;
     for (const { statement, reason } of roles.omitted)
       logger.debug('role statement not run', { statement, reason });
-    await runSql(admin, `${createDatabaseSql(name, properties)};`, { signal });
     logger.info('database created', { database: name });
     if (request.load) await request.load(name, connectionEnv(request.env, name));
     else
@@ -306,7 +368,7 @@ export async function buildBeside(
     logger.info('database built', { database: name });
     return { name, rolesCreated };
   } catch (error) {
-    await dropDatabase(request, name);
+    if (created) await dropDatabase(request, name);
     throw interrupted(request) ?? error;
   }
 }
@@ -318,13 +380,17 @@ export async function checkBuilt(
 ): Promise<BuiltDatabaseCheck> {
   const { request } = prepared;
   const env = connectionEnv(request.env, name);
-  const found = await countRows(env);
+  // Two sessions at once: the counts read every table, the fingerprint only the catalog, and
+  // nothing else writes to the new database meanwhile.
+  const [found, catalog] = await Promise.all([
+    countRows(env),
+    request.capture ? readFingerprint(transactionReader(env)) : undefined,
+  ]);
   const rows = diffRowCounts(request.artifact.tables, found.tables);
   if (found.largeObjects !== request.artifact.largeObjects)
     rows.push(`${found.largeObjects} large objects, the backup recorded ${request.artifact.largeObjects}`);
-  const fingerprint = request.capture
-    ? diffFingerprints(request.capture.fingerprint, await readFingerprint(transactionReader(env)))
-    : undefined;
+  const fingerprint =
+    request.capture && catalog ? diffFingerprints(request.capture.fingerprint, catalog) : undefined;
   return { rows, fingerprint };
 }
 
@@ -410,13 +476,13 @@ export async function renameIn(request: DatabaseRestoreRequest, name: string): P
 
 /** The three-step swap (see the top of the file); returns the kept database's name. */
 async function swapIn(request: DatabaseRestoreRequest, name: string): Promise<string> {
-  const { database, logger, signal } = request;
+  const { database, logger } = request;
   const admin = connectionEnv(request.env, maintenanceDatabase(database));
   const live = quoteIdent(database);
   const kept = sideName(database, 'before', formatTimestamp(request.now));
-  await runSql(admin, `ALTER DATABASE ${live} WITH ALLOW_CONNECTIONS false;`, { signal });
   try {
-    await endSessions(request, admin);
+    // Steps 1 and 2 start in one psql session: the ALTER commits before the sessions are ended.
+    await endSessions(request, admin, `ALTER DATABASE ${live} WITH ALLOW_CONNECTIONS false;\n`);
     // Not interruptible: it is one short transaction, and once it committed the restore is done.
     await runSql(
       admin,
@@ -440,14 +506,21 @@ async function swapIn(request: DatabaseRestoreRequest, name: string): Promise<st
   return kept;
 }
 
-/** Terminates the live database's sessions until none is left, logging while it waits. */
-async function endSessions(request: DatabaseRestoreRequest, admin: NodeJS.ProcessEnv): Promise<void> {
+/**
+ * Terminates the live database's sessions until none is left, logging while it waits; `first`
+ * is SQL sent ahead of the first round.
+ */
+async function endSessions(
+  request: DatabaseRestoreRequest,
+  admin: NodeJS.ProcessEnv,
+  first: string,
+): Promise<void> {
   const { database, logger, signal } = request;
   const started = Date.now();
   let logged = 0;
-  for (;;) {
+  for (let before = first; ; before = '') {
     const sessions = (await readJson(
-      (sql) => runSql(admin, sql, signal ? { signal } : {}),
+      (sql) => runSql(admin, before + sql, signal ? { signal } : {}),
       `SELECT coalesce(jsonb_agg(jsonb_build_object('pid', pid, 'user', usename, 'application', application_name,
                 'state', state, 'terminated', pg_terminate_backend(pid))), '[]')::text
        FROM pg_stat_activity WHERE datname = ${quoteLiteral(database)} AND pid <> pg_backend_pid();`,
@@ -513,20 +586,22 @@ export async function dropDatabase(request: DatabaseRestoreRequest, name: string
   }
 }
 
+const LEFTOVER = 'leftover ';
+const ROLES_CREATED = 'roles created';
+const CREATING = 'creating the database';
+
 /**
  * What a killed run left: its `__restoring_` database, and (killed between swap steps 1 and 3) a
- * live database refusing connections. Under the lock, nobody else is building one.
+ * live database refusing connections. Under the lock, nobody else is building one. Connections are
+ * let in again before the leftover is dropped: a kill in between leaves the leftover to find.
  */
-async function removeLeftovers(request: DatabaseRestoreRequest): Promise<void> {
-  const { database, logger } = request;
-  const { leftovers, exists } = await readTarget(request.env, database);
-  if (leftovers.length === 0) return;
-  const admin = connectionEnv(request.env, maintenanceDatabase(database));
-  for (const name of leftovers) {
-    logger.warn('dropping the database an interrupted restore left', { database: name });
-    await runSql(admin, `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE);`);
-  }
-  if (exists) await runSql(admin, `ALTER DATABASE ${quoteIdent(database)} WITH ALLOW_CONNECTIONS true;`);
+function leftoversSql(database: string): string {
+  const leftover = `FROM pg_database WHERE starts_with(datname, ${quoteLiteral(restoringPrefix(database))})`;
+  return `SELECT ${quoteLiteral(LEFTOVER)} || datname ${leftover} ORDER BY datname;
+SELECT format('ALTER DATABASE %I WITH ALLOW_CONNECTIONS true', datname) FROM pg_database
+WHERE datname = ${quoteLiteral(database)} AND EXISTS (SELECT ${leftover}) \\gexec
+SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', datname) ${leftover} \\gexec
+`;
 }
 
 function interrupted(request: DatabaseRestoreRequest): InterruptedError | undefined {

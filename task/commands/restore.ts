@@ -25,12 +25,15 @@ import {
 import { BackupError, CheckFailedError, ConfigError, InterruptedError, PreflightError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { runCommand } from '../pipeline.ts';
-import { clientVersion, inspectServer, libpqEnv } from '../postgres.ts';
+import { clientVersion, libpqEnv } from '../postgres.ts';
 import {
+  type DatabaseRestoreRequest,
   type PreparedDatabaseRestore,
   prepareDatabaseRestore,
   type RestoredDatabase,
+  readTarget,
   restoreDatabase,
+  startPreflightReads,
 } from '../restore-database.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { type RestoredTables, restoreTables } from '../table-restore.ts';
@@ -110,6 +113,15 @@ export async function planRestore(options: RestoreOptions, deps: RestoreDeps): P
     throw new ConfigError('--create creates a database; it does not go with --only media.');
   const tables = tableRequest(options, source);
   const only = tables ? 'db' : options.only;
+  // Connect to the maintenance database: with --create the target does not exist yet.
+  const targetEnv = libpqEnv({ ...env, PGDATABASE: target });
+  // The reads below do not depend on each other, and the server's and pg_restore's not even on
+  // the backup: all start at once, then are judged in the order of the refusals (the backup, the
+  // artifacts' kind, the server, pg_restore, the target, the roles), so the first refusal is the
+  // same whichever read answers first. A refusal stops those still running.
+  const server = only === 'media' ? undefined : readTarget(targetEnv, target);
+  const pgRestore = only === 'media' ? undefined : clientVersion('pg_restore');
+  for (const started of [server, pgRestore]) started?.catch(() => {});
   const manifest = await catalog.resolve(options.ref, source, { needs: restoreNeeds(only) });
   const dump =
     only === 'media'
@@ -122,39 +134,43 @@ export async function planRestore(options: RestoreOptions, deps: RestoreDeps): P
       `Backup ${manifest.id} holds media but MEDIA_DIR is not set; set it, or restore with --only db.`,
     );
   }
-  for (const artifact of [dump, media]) {
-    if (artifact) await assertArtifactKind(store, artifact);
-  }
-  // Connect to the maintenance database: with --create the target does not exist yet.
-  const targetEnv = libpqEnv({ ...env, PGDATABASE: target });
+  const planning = new AbortController();
+  const signal = deps.signal ? AbortSignal.any([deps.signal, planning.signal]) : planning.signal;
+  const request: DatabaseRestoreRequest | undefined = dump && {
+    store,
+    artifact: dump,
+    capture: databaseCapture(manifest),
+    database: target,
+    env: targetEnv,
+    mode: options.create ? 'create' : 'replace',
+    now: deps.now(),
+    logger: deps.logger,
+    signal,
+  };
+  const kinds = [dump, media].map((artifact) => artifact && assertArtifactKind(store, artifact));
+  const reads = request && server && startPreflightReads(request, server);
+  for (const kind of kinds) kind?.catch(() => {});
   let database: PreparedDatabaseRestore | undefined;
-  if (dump) {
-    const server = await inspectServer({
-      ...targetEnv,
-      PGDATABASE: target === 'postgres' ? 'template1' : 'postgres',
-    });
-    if (server.major < major(manifest.serverVersion)) {
-      throw new PreflightError(
-        `The target server runs PostgreSQL ${server.version}, older than the backup's ${manifest.serverVersion}; restore onto ${major(manifest.serverVersion)} or newer.`,
-      );
+  try {
+    for (const kind of kinds) await kind;
+    if (request && reads && pgRestore) {
+      const { serverMajor, serverVersion } = await reads.target;
+      if (serverMajor < major(manifest.serverVersion)) {
+        throw new PreflightError(
+          `The target server runs PostgreSQL ${serverVersion}, older than the backup's ${manifest.serverVersion}; restore onto ${major(manifest.serverVersion)} or newer.`,
+        );
+      }
+      const client = await pgRestore;
+      if (client.major < major(manifest.pgDumpVersion)) {
+        throw new PreflightError(
+          `pg_restore ${client.version} cannot read archives of pg_dump ${manifest.pgDumpVersion}; use pg_restore ${major(manifest.pgDumpVersion)} or newer.`,
+        );
+      }
+      database = await prepareDatabaseRestore(request, reads);
     }
-    const pgRestore = await clientVersion('pg_restore');
-    if (pgRestore.major < major(manifest.pgDumpVersion)) {
-      throw new PreflightError(
-        `pg_restore ${pgRestore.version} cannot read archives of pg_dump ${manifest.pgDumpVersion}; use pg_restore ${major(manifest.pgDumpVersion)} or newer.`,
-      );
-    }
-    database = await prepareDatabaseRestore({
-      store,
-      artifact: dump,
-      capture: databaseCapture(manifest),
-      database: target,
-      env: targetEnv,
-      mode: options.create ? 'create' : 'replace',
-      now: deps.now(),
-      logger: deps.logger,
-      ...(deps.signal ? { signal: deps.signal } : {}),
-    });
+  } catch (error) {
+    planning.abort();
+    throw error;
   }
   return {
     manifest,

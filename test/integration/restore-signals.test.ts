@@ -5,7 +5,7 @@
  * next restore cleans up what the killed one left.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -163,6 +163,51 @@ describe('a restore killed during the swap', () => {
     expect(again.logs.some((l) => l.message === 'dropping the database an interrupted restore left')).toBe(
       true,
     );
+    expect(await restoringDatabases()).toBe('0');
+    expect(await sql("SELECT datallowconn FROM pg_database WHERE datname = 'shop'")).toBe('t');
+    expect(await fingerprint(pg, 'shop')).toEqual(sourceRows);
+  });
+});
+
+describe('a restore killed while it cleans up what a killed run left', () => {
+  it('leaves the live database taking connections, or a leftover that tells the next restore to let them in', async () => {
+    // What a run killed during the swap leaves: its new database, and the live one closed.
+    const leftover = 'shop__restoring_20260101T000000Z';
+    await sql(`CREATE DATABASE ${leftover}`);
+    await sql('ALTER DATABASE shop WITH ALLOW_CONNECTIONS false');
+    // A psql that stalls after the statements dropping the leftover: the restore is killed there.
+    const fake = mkdtempSync(join(work, 'stall-after-drop-'));
+    const stalled = join(fake, 'stalled');
+    writeFileSync(
+      join(fake, 'psql'),
+      `#!/bin/bash\nin=$(mktemp)\ncat > "$in"\n${PG_BIN}/psql "$@" < "$in"\nrc=$?\n` +
+        `if grep -q 'DROP DATABASE IF EXISTS' "$in"; then touch ${stalled}; sleep 120; fi\nrm -f "$in"\nexit $rc\n`,
+    );
+    chmodSync(join(fake, 'psql'), 0o755);
+    let orphans: number[] = [];
+    const result = await backupctl(['restore', 'latest', '--confirm', 'shop'], {
+      env: env(),
+      pathFirst: [fake],
+      onSpawn: (pid) => {
+        const watcher = setInterval(() => {
+          if (!existsSync(stalled)) return;
+          clearInterval(watcher);
+          orphans = descendants(pid);
+          signalIfAlive(pid, 'SIGKILL');
+        }, 50);
+      },
+    });
+    for (const pid of orphans) signalIfAlive(pid, 'SIGKILL');
+    expect(result.signal).toBe('SIGKILL');
+    const open = await sql("SELECT datallowconn FROM pg_database WHERE datname = 'shop'");
+    const leftovers = await restoringDatabases();
+    expect(open === 't' || leftovers !== '0', `datallowconn ${open}, ${leftovers} leftover(s)`).toBe(true);
+
+    const lockKey = 'locks/shop.json';
+    const lock = JSON.parse((await getObjectBytes(s3.client, BUCKET, lockKey)).toString());
+    await putObjectBytes(s3.client, BUCKET, lockKey, JSON.stringify({ ...lock, released: true }));
+    const again = await backupctl(['restore', 'latest', '--confirm', 'shop'], { env: env() });
+    expect(again.code, again.stderr).toBe(0);
     expect(await restoringDatabases()).toBe('0');
     expect(await sql("SELECT datallowconn FROM pg_database WHERE datname = 'shop'")).toBe('t');
     expect(await fingerprint(pg, 'shop')).toEqual(sourceRows);
