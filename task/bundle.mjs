@@ -4,7 +4,7 @@
 // the launcher can tell whether the bundle is still what the sources say. Both files are written
 // under a temporary name and renamed: a backupctl started meanwhile runs the old build or the new
 // one, never half a file.
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
@@ -32,6 +32,7 @@ const writeAtomically = (name, contents) => {
   writeFileSync(`${path}.${process.pid}.tmp`, contents);
   renameSync(`${path}.${process.pid}.tmp`, path);
 };
+mkdirSync(dist, { recursive: true });
 const [bundle] = result.outputFiles;
 writeAtomically('backupctl.mjs', bundle.contents);
 writeAtomically(
