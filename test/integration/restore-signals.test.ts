@@ -121,44 +121,55 @@ describe('a restore stopped by a signal', () => {
   );
 });
 
+/**
+ * A restore with a psql on PATH that runs its input and then, when the input holds `statement`,
+ * stalls: the restore and every process it started are SIGKILLed there.
+ */
+async function restoreKilledAfter(statement: string) {
+  const dir = mkdtempSync(join(work, 'stalling-psql-'));
+  const stalled = join(dir, 'stalled');
+  writeFileSync(
+    join(dir, 'psql'),
+    `#!/bin/bash\nin=$(mktemp)\ncat > "$in"\n${PG_BIN}/psql "$@" < "$in"\nrc=$?\n` +
+      `if grep -q '${statement}' "$in"; then touch ${stalled}; sleep 120; fi\nrm -f "$in"\nexit $rc\n`,
+  );
+  chmodSync(join(dir, 'psql'), 0o755);
+  let orphans: number[] = [];
+  const result = await backupctl(['restore', 'latest', '--confirm', 'shop'], {
+    env: env(),
+    pathFirst: [dir],
+    onSpawn: (pid) => {
+      const watcher = setInterval(() => {
+        if (!existsSync(stalled)) return;
+        clearInterval(watcher);
+        orphans = descendants(pid);
+        signalIfAlive(pid, 'SIGKILL');
+      }, 50);
+    },
+  });
+  for (const pid of orphans) signalIfAlive(pid, 'SIGKILL');
+  return result;
+}
+
+/** The lock a killed run held has to expire or be cleared: clears it, as an operator does, and restores again. */
+async function restoreAfterClearingLock() {
+  const lockKey = 'locks/shop.json';
+  const lock = JSON.parse((await getObjectBytes(s3.client, BUCKET, lockKey)).toString());
+  await putObjectBytes(s3.client, BUCKET, lockKey, JSON.stringify({ ...lock, released: true }));
+  return backupctl(['restore', 'latest', '--confirm', 'shop'], { env: env() });
+}
+
 describe('a restore killed during the swap', () => {
   it('leaves a database under the live name; the next restore drops the leftover and lets connections in', async () => {
     // A psql that stalls after the statement closing the live database to new connections: the
     // moment between the swap's first and last step, made long enough to kill the restore in.
-    const fake = mkdtempSync(join(work, 'slow-psql-'));
-    writeFileSync(
-      join(fake, 'psql'),
-      `#!/bin/bash\nin=$(mktemp)\ncat > "$in"\n${PG_BIN}/psql "$@" < "$in"\nrc=$?\n` +
-        `if grep -q 'ALLOW_CONNECTIONS false' "$in"; then sleep 120; fi\nrm -f "$in"\nexit $rc\n`,
-    );
-    chmodSync(join(fake, 'psql'), 0o755);
-    let orphans: number[] = [];
-    const result = await backupctl(['restore', 'latest', '--confirm', 'shop'], {
-      env: env(),
-      pathFirst: [fake],
-      onSpawn: (pid) => {
-        const watcher = setInterval(async () => {
-          const closed = await sql("SELECT NOT datallowconn FROM pg_database WHERE datname = 'shop'").catch(
-            () => 'f',
-          );
-          if (closed !== 't') return;
-          clearInterval(watcher);
-          orphans = descendants(pid);
-          signalIfAlive(pid, 'SIGKILL');
-        }, 50);
-      },
-    });
-    for (const pid of orphans) signalIfAlive(pid, 'SIGKILL');
+    const result = await restoreKilledAfter('ALLOW_CONNECTIONS false');
     expect(result.signal).toBe('SIGKILL');
     // The live name resolves (to the database as it was; it refuses connections until cleaned up).
     expect(await sql("SELECT count(*) FROM pg_database WHERE datname = 'shop'")).toBe('1');
     expect(await restoringDatabases()).toBe('1');
 
-    // The lock the killed run held has to expire or be cleared; an operator clears it.
-    const lockKey = 'locks/shop.json';
-    const lock = JSON.parse((await getObjectBytes(s3.client, BUCKET, lockKey)).toString());
-    await putObjectBytes(s3.client, BUCKET, lockKey, JSON.stringify({ ...lock, released: true }));
-    const again = await backupctl(['restore', 'latest', '--confirm', 'shop'], { env: env() });
+    const again = await restoreAfterClearingLock();
     expect(again.code, again.stderr).toBe(0);
     expect(again.logs.some((l) => l.message === 'dropping the database an interrupted restore left')).toBe(
       true,
@@ -176,37 +187,13 @@ describe('a restore killed while it cleans up what a killed run left', () => {
     await sql(`CREATE DATABASE ${leftover}`);
     await sql('ALTER DATABASE shop WITH ALLOW_CONNECTIONS false');
     // A psql that stalls after the statements dropping the leftover: the restore is killed there.
-    const fake = mkdtempSync(join(work, 'stall-after-drop-'));
-    const stalled = join(fake, 'stalled');
-    writeFileSync(
-      join(fake, 'psql'),
-      `#!/bin/bash\nin=$(mktemp)\ncat > "$in"\n${PG_BIN}/psql "$@" < "$in"\nrc=$?\n` +
-        `if grep -q 'DROP DATABASE IF EXISTS' "$in"; then touch ${stalled}; sleep 120; fi\nrm -f "$in"\nexit $rc\n`,
-    );
-    chmodSync(join(fake, 'psql'), 0o755);
-    let orphans: number[] = [];
-    const result = await backupctl(['restore', 'latest', '--confirm', 'shop'], {
-      env: env(),
-      pathFirst: [fake],
-      onSpawn: (pid) => {
-        const watcher = setInterval(() => {
-          if (!existsSync(stalled)) return;
-          clearInterval(watcher);
-          orphans = descendants(pid);
-          signalIfAlive(pid, 'SIGKILL');
-        }, 50);
-      },
-    });
-    for (const pid of orphans) signalIfAlive(pid, 'SIGKILL');
+    const result = await restoreKilledAfter('DROP DATABASE IF EXISTS');
     expect(result.signal).toBe('SIGKILL');
     const open = await sql("SELECT datallowconn FROM pg_database WHERE datname = 'shop'");
     const leftovers = await restoringDatabases();
     expect(open === 't' || leftovers !== '0', `datallowconn ${open}, ${leftovers} leftover(s)`).toBe(true);
 
-    const lockKey = 'locks/shop.json';
-    const lock = JSON.parse((await getObjectBytes(s3.client, BUCKET, lockKey)).toString());
-    await putObjectBytes(s3.client, BUCKET, lockKey, JSON.stringify({ ...lock, released: true }));
-    const again = await backupctl(['restore', 'latest', '--confirm', 'shop'], { env: env() });
+    const again = await restoreAfterClearingLock();
     expect(again.code, again.stderr).toBe(0);
     expect(await restoringDatabases()).toBe('0');
     expect(await sql("SELECT datallowconn FROM pg_database WHERE datname = 'shop'")).toBe('t');
