@@ -37,7 +37,7 @@ missing_packages() {
   command -v bsdtar >/dev/null 2>&1 || missing+=(libarchive-tools)
   # The README's "restore with standard tools alone" is tested with the AWS CLI itself.
   command -v aws >/dev/null 2>&1 || missing+=(awscli)
-  # pg_dump 17 for the PostgreSQL-majors test runs inside a Debian 13 root (scripts/pg-client-17.sh).
+  # pg_dump 17 and 18 for the PostgreSQL-majors test run inside a Debian 13 root (scripts/pg-clients.sh).
   command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
   echo "${missing[@]}"
 }

