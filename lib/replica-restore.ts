@@ -1,6 +1,7 @@
 import { CfnOutput, Stack } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { ENV } from '../task/core/env-names.ts';
 import { AlertTopic } from './alert-topic.ts';
 import type { BackupBucket } from './backup-bucket.ts';
 import { BackupctlTasks } from './backup-task.ts';
@@ -37,6 +38,10 @@ export class ReplicaRestore extends Construct {
       throw new Error('config.replica.restore must be set for a ReplicaRestore, got: (missing)');
     }
     const logRetention = config.task.logRetentionDays as logs.RetentionDays;
+    // Replication does not preserve order: within this window a backup missing an artifact is
+    // "still replicating", after it incomplete (as the monitor's critical limit). The restore
+    // tasks and the restore Lambda read the replica with it alike.
+    const replicationWindowHours = Math.ceil(config.health.replicationCriticalHours);
     this.network = new BackupNetwork(this, 'Network', { vpc: settings.vpc, flowLogRetention: logRetention });
     this.alerts = new AlertTopic(this, 'Alerts', { emails: settings.alertEmails ?? config.alertEmails });
     this.tasks = new BackupctlTasks(this, 'Tasks', {
@@ -48,11 +53,7 @@ export class ReplicaRestore extends Construct {
       // The primary's per-tier locks (a replica needs them on): the safety backup a restore writes.
       objectLock: { mode: config.objectLock.mode, days: objectLockDays(config) },
       purpose: 'restore',
-      // Replication does not preserve order: within this window a backup missing an artifact is
-      // "still replicating", after it incomplete (as the monitor's critical limit).
-      environment: {
-        BACKUP_REPLICATION_WINDOW_HOURS: String(Math.ceil(config.health.replicationCriticalHours)),
-      },
+      environment: { [ENV.replicationWindowHours]: String(replicationWindowHours) },
     });
     this.restore = new Restore(this, 'Restore', {
       task: this.tasks,
@@ -63,6 +64,7 @@ export class ReplicaRestore extends Construct {
       cpu: config.task.cpu,
       memoryMiB: config.task.memoryMiB,
       logRetention,
+      replicationWindowHours,
     });
     this.taskAlerts = new TaskAlerts(this, 'TaskAlerts', {
       task: this.tasks,

@@ -49,6 +49,8 @@ export interface RestoreProps {
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
+  /** Set when the bucket is a replica: hours a backup missing an artifact reads as "still replicating". */
+  readonly replicationWindowHours?: number;
 }
 
 /** One database's restore task definition. */
@@ -141,6 +143,9 @@ export class Restore extends Construct {
         [ENV.logGroupName]: task.logGroup.logGroupName,
         [ENV.logStreamPrefix]: LOG_STREAM_PREFIX,
         [ENV.targets]: stack.toJsonString(targetsEnv),
+        ...(props.replicationWindowHours
+          ? { [ENV.replicationWindowHours]: String(props.replicationWindowHours) }
+          : {}),
       },
     });
     const role = fn.role;

@@ -140,10 +140,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
     }
   }
   const objectLock = objectLockFromEnv(env, problems);
-  const window = env.BACKUP_REPLICATION_WINDOW_HOURS;
+  const window = env[ENV.replicationWindowHours];
   const replicationWindowHours = window ? decimal(window) : 0;
   if (replicationWindowHours === undefined || replicationWindowHours > 24 * 30) {
-    problems.push(`BACKUP_REPLICATION_WINDOW_HOURS must be whole hours from 0 to ${24 * 30}, got: ${window}`);
+    problems.push(`${ENV.replicationWindowHours} must be whole hours from 0 to ${24 * 30}, got: ${window}`);
   }
   if (problems.length > 0) throw new ConfigError(`${problems.join('; ')}.`);
   return {

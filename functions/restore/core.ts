@@ -63,6 +63,13 @@ export const restoreSettingsSchema = clusterSettingsSchema.extend({
   prefix: z.string(),
   logGroupName: z.string().min(1),
   logStreamPrefix: z.string().min(1),
+  /** Reading a replica: hours a backup missing an artifact reads as "still replicating" (0: never). */
+  replicationWindowHours: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 30)
+    .default(0),
   /** Per database its restore task definition; otherFamilies holds its backup task's family. */
   targets: z.record(
     z.string(),

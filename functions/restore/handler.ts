@@ -22,13 +22,17 @@ const settings = restoreSettingsSchema.parse({
   prefix: normalizePrefix(process.env[ENV.prefix]),
   logGroupName: process.env[ENV.logGroupName],
   logStreamPrefix: process.env[ENV.logStreamPrefix],
+  replicationWindowHours: process.env[ENV.replicationWindowHours],
   targets: JSON.parse(process.env[ENV.targets] ?? '{}'),
 });
 
 const s3 = { bucket: process.env[ENV.bucket] ?? '', region: settings.region };
-const catalog = new Catalog(new S3Reader(createS3Client(s3), s3), settings.prefix, {
-  warn: (message, data) => logger.warn(message, data ?? {}),
-});
+const catalog = new Catalog(
+  new S3Reader(createS3Client(s3), s3),
+  settings.prefix,
+  { warn: (message, data) => logger.warn(message, data ?? {}) },
+  { replicationWindowHours: settings.replicationWindowHours },
+);
 const port = ecsPort(ecs);
 
 export async function handler(event: unknown): Promise<RestoreResponse> {

@@ -15,6 +15,11 @@ export const ENV = {
   alertTopicArn: 'ALERT_TOPIC_ARN',
   /** The health policy's thresholds as JSON (core/health.ts healthThresholdsSchema). */
   healthThresholds: 'BACKUP_HEALTH_THRESHOLDS',
+  /**
+   * Whole hours after a backup finished during which a missing or short artifact reads as "still
+   * replicating" rather than incomplete (task and restore Lambda reading a replica; 0 elsewhere).
+   */
+  replicationWindowHours: 'BACKUP_REPLICATION_WINDOW_HOURS',
 
   // ---- the task only ----
   /** KMS key every put asks SSE-KMS with. */

@@ -103,6 +103,8 @@ describe('the replica stack with replica.restore', () => {
       CLUSTER_ARN: { 'Fn::GetAtt': [expect.stringMatching(/^RestoreTasksCluster/), 'Arn'] },
       SUBNET_IDS: REPLICA_SUBNET,
       ASSIGN_PUBLIC_IP: 'DISABLED',
+      // The same window as the restore tasks: a backup still arriving is "replicating", not damaged.
+      BACKUP_REPLICATION_WINDOW_HOURS: '3',
     });
     const targets = JSON.stringify(env.TARGETS);
     expect(targets).toMatch(/\{\\"app\\":\{\\"taskDefinitionArn\\":\\"",\{"Ref":"RestoreDb0TaskDefinition/);

@@ -216,6 +216,8 @@ describe('restore Lambda', () => {
           LOG_GROUP_NAME: { Ref: Match.stringLikeRegexp('^TaskLogs') },
           LOG_STREAM_PREFIX: 'backup',
           TARGETS: Match.anyValue(),
+          // The primary bucket: a missing artifact is damage, never "still replicating".
+          BACKUP_REPLICATION_WINDOW_HOURS: Match.absent(),
         }),
       },
     });

@@ -3,6 +3,7 @@ import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, S3Client } from '@aw
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RestoreResponse, RestoreSettings } from '../../../functions/restore/core.ts';
+import { formatTimestamp } from '../../../task/core/ids.ts';
 import type { Lock } from '../../../task/core/lock.ts';
 import type { Manifest } from '../../../task/core/manifest.ts';
 import { backupObjects, type ManifestOptions, manifestFor, manifestKeyOf } from '../../support/manifests.ts';
@@ -23,6 +24,7 @@ const settings: Omit<RestoreSettings, 'region' | 'prefix'> = {
   assignPublicIp: false,
   logGroupName: 'Test-TaskLogs',
   logStreamPrefix: 'backup',
+  replicationWindowHours: 0,
   targets: { app: target('app', true), app2: target('app2', false), empty: target('empty', false) },
 };
 
@@ -529,6 +531,46 @@ describe('restore handler', () => {
         error: { code: 'INTERNAL_ERROR', message: expect.stringContaining('failed: Access Denied') },
       });
       expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(0);
+    });
+  });
+
+  describe('reading a replica (BACKUP_REPLICATION_WINDOW_HOURS set, as the replica stack does)', () => {
+    let replicaHandler: typeof handler;
+    beforeAll(async () => {
+      vi.stubEnv('BACKUP_REPLICATION_WINDOW_HOURS', '3');
+      vi.resetModules();
+      ({ handler: replicaHandler } = await import('../../../functions/restore/handler.ts'));
+    });
+
+    // A backup that finished 10 minutes ago (started 20) whose dump has not arrived yet.
+    const recent = formatTimestamp(new Date(Date.now() - 20 * 60_000));
+    const id = `daily/app/${recent}`;
+    const withoutDump = () => {
+      for (const [key, body] of backupObjects(manifest(id))) {
+        if (!key.endsWith('db.dump.zst')) objects.set(key, body);
+      }
+    };
+
+    it('refuses a backup still arriving as replicating: wait, it is not damaged', async () => {
+      withoutDump();
+      const response = await replicaHandler(request({ backup: id }));
+      expect(response).toEqual({
+        ok: false,
+        error: {
+          code: 'NOT_FOUND',
+          message: expect.stringMatching(/still replicating.*3 h replication window/),
+        },
+      });
+      expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(0);
+    });
+
+    it('in the primary region (no window) calls the same backup incomplete', async () => {
+      withoutDump();
+      const response = await handler(request({ backup: id }));
+      expect(response).toEqual({
+        ok: false,
+        error: { code: 'NOT_FOUND', message: expect.not.stringMatching(/replicating/) },
+      });
     });
   });
 });
