@@ -27,7 +27,7 @@ import {
   sideName,
 } from './core/database-ddl.ts';
 import { diffFingerprints } from './core/fingerprint.ts';
-import { formatTimestamp } from './core/ids.ts';
+import { formatTimestamp, timestampsFrom } from './core/ids.ts';
 import type { DatabaseCapture, DatabaseProperties, PostgresArtifact } from './core/manifest.ts';
 import { diffRowCounts } from './core/verification.ts';
 import { BackupError, CheckFailedError, InterruptedError, PreflightError } from './errors.ts';
@@ -49,6 +49,8 @@ const DROP_RETRY_MS = 30_000;
 const DROP_RETRY_PAUSE_MS = 1_000;
 /** Lock waits of the restore's own DDL (a rename waits for locks on the database's row). */
 const LOCK_TIMEOUT = '30s';
+/** Seconds from the run's start tried for the kept database's name. */
+const KEPT_NAME_TRIES = 60;
 
 export interface DatabaseRestoreRequest {
   readonly store: ObjectReader;
@@ -479,10 +481,14 @@ async function swapIn(request: DatabaseRestoreRequest, name: string): Promise<st
   const { database, logger } = request;
   const admin = connectionEnv(request.env, maintenanceDatabase(database));
   const live = quoteIdent(database);
-  const kept = sideName(database, 'before', formatTimestamp(request.now));
+  let kept: string;
   try {
-    // Steps 1 and 2 start in one psql session: the ALTER commits before the sessions are ended.
-    await endSessions(request, admin, `ALTER DATABASE ${live} WITH ALLOW_CONNECTIONS false;\n`);
+    // Steps 1 and 2 start in one psql session: the ALTER commits before the sessions are ended;
+    // meanwhile the kept name is chosen (the lock keeps other restores of this database out).
+    [kept] = await Promise.all([
+      freeKeptName(request, admin),
+      endSessions(request, admin, `ALTER DATABASE ${live} WITH ALLOW_CONNECTIONS false;\n`),
+    ]);
     // Not interruptible: it is one short transaction, and once it committed the restore is done.
     await runSql(
       admin,
@@ -503,6 +509,29 @@ async function swapIn(request: DatabaseRestoreRequest, name: string): Promise<st
     throw error;
   }
   logger.info('database swapped in', { database, kept });
+  return kept;
+}
+
+/**
+ * `<db>__before_<ts>` with the first second from the run's start whose name no database has: a
+ * restore within the same second as the one before it keeps its replaced database too.
+ */
+async function freeKeptName(request: DatabaseRestoreRequest, admin: NodeJS.ProcessEnv): Promise<string> {
+  const candidates = timestampsFrom(request.now, KEPT_NAME_TRIES).map((stamp) =>
+    sideName(request.database, 'before', stamp),
+  );
+  const taken = new Set(
+    await runSql(
+      admin,
+      `SELECT datname FROM pg_database WHERE datname IN (${candidates.map(quoteLiteral).join(', ')});`,
+    ),
+  );
+  const kept = candidates.find((name) => !taken.has(name));
+  if (!kept) {
+    throw new BackupError(
+      `${KEPT_NAME_TRIES} databases kept by earlier restores, ${candidates[0]} on, hold every name this restore could keep ${request.database} under; drop the ones no longer needed and run it again.`,
+    );
+  }
   return kept;
 }
 

@@ -38,6 +38,15 @@ export function formatTimestamp(date: Date): string {
     .replace(/[-:]/g, '');
 }
 
+/**
+ * `count` id timestamps a second apart, from `from` on: the candidates of a name stamped to the
+ * second (a kept database, a replaced media directory), of which a run takes the first one free,
+ * so two runs within one second do not collide.
+ */
+export function timestampsFrom(from: Date, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => formatTimestamp(new Date(from.getTime() + i * 1000)));
+}
+
 /** Parses an id timestamp back to its instant; undefined when it is not one. */
 export function parseTimestamp(value: string): Date | undefined {
   const m = TIMESTAMP.exec(value);

@@ -109,6 +109,23 @@ describe('backupctl restore', () => {
     expect(await fingerprint(pg, 'app')).toEqual(sourceRows);
   });
 
+  it('keeps each replaced database when two restores run within the same second', async () => {
+    // One fixed clock for both runs: the second's first kept name is the first's.
+    const at = { BACKUPCTL_NOW: '2030-01-01T00:00:00Z' };
+    const first = await restore([backup.id, '--confirm', 'app', '--only', 'db'], at);
+    expect(first.code, first.stderr).toBe(0);
+    await pg.psql('app', "UPDATE public.customers SET name = 'between the restores'");
+    const between = await fingerprint(pg, 'app');
+    const second = await restore([backup.id, '--confirm', 'app', '--only', 'db'], at);
+    expect(second.code, second.stderr).toBe(0);
+    const kept = [first, second].map((r) =>
+      String(r.logs.find((l) => l.message === 'restore finished')?.kept),
+    );
+    expect(kept).toEqual(['app__before_20300101T000000Z', 'app__before_20300101T000001Z']);
+    expect(await fingerprint(pg, kept[1] as string)).toEqual(between);
+    expect(await fingerprint(pg, 'app')).toEqual(sourceRows);
+  });
+
   it('restores into another database with --target-database, leaving the source alone', async () => {
     await pg.psql('postgres', 'CREATE DATABASE app_copy');
     const result = await restore([
