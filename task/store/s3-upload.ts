@@ -111,7 +111,7 @@ export async function uploadToS3(request: S3UploadRequest): Promise<void> {
   const send = async <O>(command: Command, step: string, written?: () => WrittenObject): Promise<O> => {
     const deadline =
       command instanceof UploadPartCommand
-        ? request.answerTimeoutMs + (1000 * byteLength(command.input.Body)) / MIN_PART_BYTES_PER_S
+        ? request.answerTimeoutMs + (1000 * (command.input.Body as Buffer).byteLength) / MIN_PART_BYTES_PER_S
         : undefined;
     try {
       // biome-ignore lint/suspicious/noExplicitAny: one path for the four commands of this upload.
@@ -299,12 +299,4 @@ async function abortUpload(
   } catch {
     // Lifecycle aborts incomplete uploads after a day; the failure that brought us here is the news.
   }
-}
-
-function byteLength(body: unknown): number {
-  return body instanceof Uint8Array
-    ? body.byteLength
-    : typeof body === 'string'
-      ? Buffer.byteLength(body)
-      : 0;
 }
